@@ -1,0 +1,136 @@
+//! Time as the policies see it: monotonic nanoseconds from a [`Clock`] that tests drive.
+//!
+//! Synchronous logic (the retry budget's windows, later breakers and limiters) takes its
+//! time from a `Clock` as integer nanoseconds, never `f32` seconds, and never panics
+//! when time appears to go backwards. [`TokioClock`], the default, follows tokio's clock,
+//! so `#[tokio::test(start_paused = true)]` drives it together with async sleeps;
+//! [`ManualClock`] is advanced by hand in synchronous tests and makes blocking sleeps
+//! instant.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A monotonic source of time in nanoseconds since the clock's own origin.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Nanoseconds since this clock's origin. Never decreases.
+    fn now_nanos(&self) -> u64;
+
+    /// Blocks the current thread for `duration` (used by blocking calls only).
+    fn sleep_blocking(&self, duration: Duration);
+}
+
+/// Converts a duration to nanoseconds, saturating at `u64::MAX` (about 584 years).
+pub fn duration_to_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The default clock: tokio's `Instant`, which follows paused time in tests.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        TokioClock {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_nanos(&self) -> u64 {
+        duration_to_nanos(tokio::time::Instant::now().saturating_duration_since(self.origin))
+    }
+
+    fn sleep_blocking(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+}
+
+/// A clock that only moves when told to; blocking sleeps advance it instantly.
+///
+/// Clones share the same time.
+///
+/// # Examples
+///
+/// ```
+/// use rampart::clock::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// clock.advance(Duration::from_millis(1500));
+/// assert_eq!(clock.now_nanos(), 1_500_000_000);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A manual clock at time zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Moves the clock forward by `d` (saturating).
+    pub fn advance(&self, d: Duration) {
+        let add = duration_to_nanos(d);
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_add(add))
+            });
+    }
+
+    /// The time since the origin.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::Acquire))
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_nanos(&self) -> u64 {
+        self.nanos.load(Ordering::Acquire)
+    }
+
+    fn sleep_blocking(&self, duration: Duration) {
+        self.advance(duration);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_saturates() {
+        let c = ManualClock::new();
+        c.advance(Duration::MAX);
+        c.advance(Duration::from_secs(1));
+        assert_eq!(c.now_nanos(), u64::MAX);
+    }
+
+    #[test]
+    fn manual_sleep_advances() {
+        let c = ManualClock::new();
+        c.sleep_blocking(Duration::from_secs(2));
+        assert_eq!(c.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_follows_paused_time() {
+        let c = TokioClock::new();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(c.now_nanos(), 3_000_000_000);
+    }
+}

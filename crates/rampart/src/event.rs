@@ -1,0 +1,162 @@
+//! Typed events that policies report, and the listener that receives them.
+//!
+//! A pipeline holds an optional [`Listener`]; when there is none, no event is even
+//! built, so the cost is one branch on a field that is `None`. Adapters for `tracing`
+//! and `metrics` (a later issue) are listeners; so is a test that records events.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::RejectionKind;
+
+/// Something a policy did, with the pipeline it belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// The pipeline's name (e.g. "payment").
+    pub pipeline: &'a str,
+    /// What happened.
+    pub kind: EventKind<'a>,
+}
+
+/// Why a retry policy stopped trying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// The maximum number of attempts ran.
+    MaxAttempts,
+    /// The maximum elapsed time would be passed.
+    MaxElapsed,
+    /// The request-wide deadline leaves no room for another attempt.
+    Deadline,
+    /// The shared retry budget is spent.
+    BudgetExhausted,
+    /// The outcome is not retryable.
+    NotRetryable,
+}
+
+/// The events policies report.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum EventKind<'a> {
+    /// A retry is scheduled after `delay`; `attempt` is the attempt that just failed
+    /// (1-based) out of `max_attempts`.
+    RetryScheduled {
+        /// The attempt that failed, counting from 1.
+        attempt: u32,
+        /// The configured maximum number of attempts.
+        max_attempts: u32,
+        /// How long the retry waits before the next attempt.
+        delay: Duration,
+        /// The outcome that caused the retry, for logs.
+        error: &'a dyn fmt::Debug,
+    },
+    /// The retry policy stopped and returns the last outcome.
+    RetryGaveUp {
+        /// Attempts made in all.
+        attempts: u32,
+        /// Why it stopped.
+        reason: GiveUpReason,
+        /// The last outcome, for logs.
+        error: &'a dyn fmt::Debug,
+    },
+    /// A timeout elapsed and the inner work was dropped.
+    TimeoutElapsed {
+        /// The time after which it was cut.
+        after: Duration,
+        /// `Timeout` for the policy's own limit, `DeadlineExceeded` when the outer
+        /// deadline was the tighter one.
+        kind: RejectionKind,
+    },
+    /// A hedged attempt was started because the earlier ones were slow.
+    HedgeStarted {
+        /// The attempt being started, counting from 2.
+        attempt: u32,
+        /// How long after the first attempt it starts.
+        after: Duration,
+    },
+    /// A fallback answered instead of the primary.
+    FallbackUsed {
+        /// The fallback's label (e.g. "cache", "static").
+        fallback_type: &'a str,
+        /// Why the primary did not answer.
+        reason: &'a dyn fmt::Debug,
+    },
+}
+
+/// Receives events. Must be cheap and must not block: it runs on the caller's task.
+pub trait Listener: Send + Sync + 'static {
+    /// Called for each event.
+    fn on_event(&self, event: &Event<'_>);
+}
+
+impl<F> Listener for F
+where
+    F: Fn(&Event<'_>) + Send + Sync + 'static,
+{
+    fn on_event(&self, event: &Event<'_>) {
+        self(event)
+    }
+}
+
+/// An optional listener, shared by a pipeline and its clones.
+#[derive(Clone, Default)]
+pub(crate) struct Events(Option<Arc<dyn Listener>>);
+
+impl Events {
+    pub(crate) fn new(listener: Option<Arc<dyn Listener>>) -> Self {
+        Events(listener)
+    }
+
+    /// Reports an event built by `make`, which only runs when a listener is present.
+    #[inline]
+    pub(crate) fn emit<'a>(&self, pipeline: &'a str, make: impl FnOnce() -> EventKind<'a>) {
+        if let Some(l) = &self.0 {
+            l.on_event(&Event {
+                pipeline,
+                kind: make(),
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(listener)"
+        } else {
+            "None"
+        })
+    }
+}
+
+/// A listener that keeps a one-line description of every event, for tests and demos.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder {
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The events so far, one `Debug` line each.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// How many recorded events contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+}
+
+impl Listener for Recorder {
+    fn on_event(&self, event: &Event<'_>) {
+        if let Ok(mut l) = self.lines.lock() {
+            l.push(format!("{}: {:?}", event.pipeline, event.kind));
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Running a blocking operation through the same policies, on the caller's thread.
+//!
+//! Time comes from the pipeline's [`Clock`](crate::clock::Clock): sleeps are
+//! `Clock::sleep_blocking`, so a manual clock makes them instant in tests. The deadline
+//! for nested blocking calls is a thread-local in that clock's nanoseconds.
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::Duration;
+
+use super::decide::{conclude, decide, judge, Outcome, Times};
+use super::{Policy, Shared};
+use crate::classify::Classify;
+use crate::clock::duration_to_nanos;
+use crate::error::{Error, Rejection, RejectionKind};
+use crate::event::EventKind;
+use crate::hedge::HedgePolicy;
+use crate::retry::RetryPolicy;
+
+thread_local! {
+    /// The deadline of the enclosing blocking timeout, in clock nanoseconds.
+    static DEADLINE: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+pub(crate) fn run<F, C, T, E>(shared: &Shared, mut op: F, classifier: &C) -> Result<T, Error<E>>
+where
+    F: FnMut() -> Result<T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    if let Some(b) = &shared.budget {
+        b.deposit();
+    }
+    step(shared, 0, &mut op, classifier)
+}
+
+fn step<F, C, T, E>(shared: &Shared, depth: usize, op: &mut F, c: &C) -> Outcome<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    match shared.policies.get(depth) {
+        None => op().map_err(Error::Operation),
+        Some(Policy::Timeout(d)) => timeout(shared, depth, *d, op, c),
+        Some(Policy::Retry(p)) => retry(shared, depth, p, op, c),
+        Some(Policy::Hedge(h)) => hedge(shared, depth, h, op, c),
+    }
+}
+
+fn rejection<T, E>(shared: &Shared, policy: &'static str, kind: RejectionKind) -> Outcome<T, E> {
+    Err(Error::Rejected(Rejection::new(
+        shared.name.clone(),
+        policy,
+        kind,
+    )))
+}
+
+fn timeout<F, C, T, E>(
+    shared: &Shared,
+    depth: usize,
+    d: Duration,
+    op: &mut F,
+    c: &C,
+) -> Outcome<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    let start = shared.clock.now_nanos();
+    let outer = DEADLINE.with(Cell::get);
+    if outer.is_some_and(|o| start >= o) {
+        return rejection(shared, "timeout", RejectionKind::DeadlineExceeded);
+    }
+    let own = start.saturating_add(duration_to_nanos(d));
+    let (at, kind) = match outer {
+        Some(o) if o < own => (o, RejectionKind::DeadlineExceeded),
+        _ => (own, RejectionKind::Timeout),
+    };
+    DEADLINE.with(|c| c.set(Some(at)));
+    let out = step(shared, depth + 1, op, c);
+    DEADLINE.with(|c| c.set(outer));
+    let end = shared.clock.now_nanos();
+    if end <= at {
+        return out;
+    }
+    let after = Duration::from_nanos(end.saturating_sub(start));
+    shared
+        .events
+        .emit(&shared.name, || EventKind::TimeoutElapsed { after, kind });
+    Err(Error::Rejected(
+        Rejection::new(shared.name.clone(), "timeout", kind).with_elapsed(after),
+    ))
+}
+
+fn retry<F, C, T, E>(
+    shared: &Shared,
+    depth: usize,
+    p: &RetryPolicy,
+    op: &mut F,
+    c: &C,
+) -> Outcome<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    let start = shared.clock.now_nanos();
+    let mut seq = p.sequence();
+    let mut attempts = 1;
+    loop {
+        let out = step(shared, depth + 1, op, c);
+        let judged = judge(c, |k| p.retries(k), out);
+        let next = decide(shared, p, attempts, &mut seq, &judged, || {
+            let now = shared.clock.now_nanos();
+            Times {
+                elapsed: Duration::from_nanos(now.saturating_sub(start)),
+                remaining: DEADLINE
+                    .with(Cell::get)
+                    .map(|at| Duration::from_nanos(at.saturating_sub(now))),
+            }
+        });
+        match conclude(shared, p, attempts, next, judged.outcome) {
+            Ok(delay) => {
+                if !delay.is_zero() {
+                    shared.clock.sleep_blocking(delay);
+                }
+                attempts += 1;
+            }
+            Err(outcome) => return outcome,
+        }
+    }
+}
+
+fn hedge<F, C, T, E>(
+    shared: &Shared,
+    depth: usize,
+    h: &HedgePolicy,
+    op: &mut F,
+    c: &C,
+) -> Outcome<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    let mut launched = 1;
+    loop {
+        let out = step(shared, depth + 1, op, c);
+        let judged = judge(c, |k| k == RejectionKind::Timeout, out);
+        if !judged.retryable || launched >= h.config.max_attempts {
+            return judged.outcome;
+        }
+        let budget_ok =
+            !h.config.use_budget || shared.budget.as_ref().is_none_or(|b| b.try_withdraw());
+        if !budget_ok {
+            return judged.outcome;
+        }
+        launched += 1;
+        shared
+            .events
+            .emit(&shared.name, || EventKind::HedgeStarted {
+                attempt: launched,
+                after: Duration::ZERO,
+            });
+    }
+}
