@@ -104,16 +104,14 @@ impl std::error::Error for Elapsed {}
 /// The time limit of one run of a timeout: relative until it must be pinned to a clock.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limit {
-    duration: Duration,
     start: Option<Instant>,
     at: Option<Instant>,
     kind: RejectionKind,
 }
 
 impl Limit {
-    pub(crate) const fn new(duration: Duration) -> Self {
+    pub(crate) const fn new() -> Self {
         Limit {
-            duration,
             start: None,
             at: None,
             kind: RejectionKind::Timeout,
@@ -122,11 +120,11 @@ impl Limit {
 
     /// Publishes this limit for the poll that follows; returns the scope to restore.
     #[inline]
-    pub(crate) fn enter(&self) -> Scope {
+    pub(crate) fn enter(&self, duration: Duration) -> Scope {
         let parent = Scope::get();
         let mine = match self.at {
             Some(at) => parent.with_at(at),
-            None => parent.with_lazy(self.duration),
+            None => parent.with_lazy(duration),
         };
         mine.set();
         parent
@@ -135,7 +133,7 @@ impl Limit {
     /// Restores the parent scope after a poll; pins the limit if the inner future is
     /// pending or a nested reader already pinned it.
     #[inline]
-    pub(crate) fn exit(&mut self, parent: Scope, pending: bool) {
+    pub(crate) fn exit(&mut self, duration: Duration, parent: Scope, pending: bool) {
         let child = Scope::get();
         if self.at.is_some() {
             parent.after_child(child).set();
@@ -150,7 +148,7 @@ impl Limit {
             }
         };
         let parent = parent.pin(now);
-        let own = add(now, self.duration);
+        let own = add(now, duration);
         let (at, kind) = match parent.at {
             Some(p) if p < own => (p, RejectionKind::DeadlineExceeded),
             _ => (own, RejectionKind::Timeout),
@@ -163,10 +161,10 @@ impl Limit {
     }
 
     /// What the rejection says when the limit fires.
-    pub(crate) fn elapsed(&self) -> Elapsed {
+    pub(crate) fn elapsed(&self, duration: Duration) -> Elapsed {
         let after = match (self.start, self.at) {
             (Some(s), Some(a)) => a.saturating_duration_since(s),
-            _ => self.duration,
+            _ => duration,
         };
         Elapsed {
             after,
@@ -174,9 +172,15 @@ impl Limit {
         }
     }
 
+    /// The instant at which the limit fires, once pinned.
+    pub(crate) fn at(&self) -> Option<Instant> {
+        self.at
+    }
+
     /// Polls the timer for this limit, arming it at the pinned instant if needed.
-    pub(crate) fn poll_timer(
+    fn poll_timer(
         &self,
+        duration: Duration,
         mut sleep: Pin<&mut Option<Sleep>>,
         cx: &mut Context<'_>,
     ) -> Poll<Elapsed> {
@@ -189,7 +193,7 @@ impl Limit {
             None => sleep.set(Some(tokio::time::sleep_until(at))),
         }
         match sleep.as_pin_mut() {
-            Some(s) => s.poll(cx).map(|()| self.elapsed()),
+            Some(s) => s.poll(cx).map(|()| self.elapsed(duration)),
             None => Poll::Pending,
         }
     }
@@ -199,6 +203,7 @@ pin_project_lite::pin_project! {
     /// A future limited in time; see [`timeout`].
     #[must_use = "futures do nothing unless polled"]
     pub struct Timeout<F> {
+        duration: Duration,
         limit: Limit,
         #[pin]
         future: F,
@@ -226,7 +231,8 @@ impl<F> fmt::Debug for Timeout<F> {
 /// Dropping the returned future drops `future`.
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
-        limit: Limit::new(duration),
+        duration,
+        limit: Limit::new(),
         future,
         sleep: None,
     }
@@ -238,13 +244,14 @@ impl<F: Future> Future for Timeout<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let parent = this.limit.enter();
+        let d = *this.duration;
+        let parent = this.limit.enter(d);
         let res = this.future.poll(cx);
-        this.limit.exit(parent, res.is_pending());
+        this.limit.exit(d, parent, res.is_pending());
         if let Poll::Ready(v) = res {
             return Poll::Ready(Ok(v));
         }
-        this.limit.poll_timer(this.sleep, cx).map(Err)
+        this.limit.poll_timer(d, this.sleep, cx).map(Err)
     }
 }
 

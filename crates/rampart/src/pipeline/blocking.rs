@@ -107,12 +107,12 @@ where
     E: fmt::Debug,
 {
     let start = shared.clock.now_nanos();
-    let mut seq = p.sequence();
+    let mut previous = None;
     let mut attempts = 1;
     loop {
         let out = step(shared, depth + 1, op, c);
         let judged = judge(c, |k| p.retries(k), out);
-        let next = decide(shared, p, attempts, &mut seq, &judged, || {
+        let next = decide(shared, p, attempts, &mut previous, &judged, || {
             let now = shared.clock.now_nanos();
             Times {
                 elapsed: Duration::from_nanos(now.saturating_sub(start)),

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::node::{Env, Leaf, Node, Step};
+use tokio::time::{Instant, Sleep};
+
+use super::node::{Env, Leaf, Node, Step, Timers};
 use super::Shared;
 use crate::classify::Classify;
 use crate::error::Error;
@@ -30,6 +32,9 @@ pin_project_lite::pin_project! {
         started: bool,
         #[pin]
         chain: Chain<Fut, T, E>,
+        // The one timer of the call, armed at the earliest instant a stage waits for.
+        #[pin]
+        sleep: Option<Sleep>,
     }
 }
 
@@ -40,6 +45,7 @@ where
     C: Classify<T, E>,
     E: fmt::Debug,
 {
+    #[inline]
     pub(crate) fn new(shared: &'a Shared, op: F, classifier: C) -> Self {
         Call {
             shared,
@@ -47,6 +53,7 @@ where
             classifier,
             started: false,
             chain: <Chain<Fut, T, E> as Step<F, C, T, E>>::fresh(),
+            sleep: None,
         }
     }
 }
@@ -71,7 +78,7 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let shared: &Shared = this.shared;
         if !*this.started {
             *this.started = true;
@@ -79,11 +86,36 @@ where
                 b.deposit();
             }
         }
-        let mut env = Env {
-            op: this.op,
-            classifier: &*this.classifier,
-            shared,
-        };
-        this.chain.poll_step(cx, &mut env, 0)
+        let mut fired = None;
+        loop {
+            let mut env = Env {
+                op: &mut *this.op,
+                classifier: &*this.classifier,
+                shared,
+                timers: Timers {
+                    fired,
+                    earliest: None,
+                },
+            };
+            if let Poll::Ready(out) = this.chain.as_mut().poll_step(cx, &mut env, 0) {
+                return Poll::Ready(out);
+            }
+            let Some(at) = env.timers.earliest else {
+                return Poll::Pending;
+            };
+            match this.sleep.as_mut().as_pin_mut() {
+                Some(s) if s.deadline() == at => {}
+                Some(s) => s.reset(at),
+                None => this.sleep.set(Some(tokio::time::sleep_until(at))),
+            }
+            let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            if sleep.poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Everything due by now acts on the next pass.
+            fired = Some(Instant::now().max(at));
+        }
     }
 }

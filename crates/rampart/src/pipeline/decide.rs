@@ -7,7 +7,7 @@ use super::Shared;
 use crate::classify::{Classify, OutcomeClass};
 use crate::error::{Error, Rejection, RejectionKind};
 use crate::event::{EventKind, GiveUpReason};
-use crate::retry::{DelaySequence, RetryPolicy};
+use crate::retry::RetryPolicy;
 
 /// What one attempt produced, as the caller would see it.
 pub(crate) type Outcome<T, E> = Result<T, Error<E>>;
@@ -78,7 +78,7 @@ pub(crate) fn decide<T, E>(
     shared: &Shared,
     policy: &RetryPolicy,
     attempts: u32,
-    seq: &mut DelaySequence,
+    previous: &mut Option<Duration>,
     judged: &Judged<T, E>,
     times: impl FnOnce() -> Times,
 ) -> Next {
@@ -92,7 +92,7 @@ pub(crate) fn decide<T, E>(
     if attempts >= policy.config.max_attempts {
         return Next::Stop(Some(GiveUpReason::MaxAttempts));
     }
-    let delay = policy.next_delay(seq, judged.hint);
+    let delay = policy.next_delay(attempts.saturating_sub(1), previous, judged.hint);
     let t = times();
     if let Some(max) = policy.config.max_elapsed {
         if t.elapsed.saturating_add(delay) >= max {

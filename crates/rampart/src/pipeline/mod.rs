@@ -26,7 +26,7 @@
 //! # async fn main() -> Result<(), rampart::ConfigError> {
 //! let inventory = Pipeline::builder("inventory")
 //!     .timeout(Duration::from_secs(5)) // the whole call
-//!     .retry(RetryConfig::exponential(Duration::from_millis(200)).with_jitter(Jitter::None))
+//!     .retry(RetryConfig::exponential(Duration::from_millis(200)).with_max_attempts(10).with_jitter(Jitter::None))
 //!     .timeout(Duration::from_secs(1)) // each attempt
 //!     .build()?;
 //!
@@ -40,6 +40,7 @@
 //!     .await;
 //! assert_eq!(stock, Ok(12));
 //!
+//! // Attempts at 0, 1.2, 2.6 and 4.4 s; the last is cut at the 5 s deadline.
 //! let stuck = inventory.call(|| std::future::pending::<Result<u32, &str>>()).await;
 //! assert!(matches!(stuck, Err(Error::Rejected(r)) if r.kind() == RejectionKind::DeadlineExceeded));
 //! # Ok(())

@@ -3,17 +3,24 @@
 //! A call future is a fixed nest of [`Node`]s around a [`Leaf`] that runs the
 //! operation. A node looks up the policy at its depth when first polled and behaves as
 //! that policy (timeout, retry, hedge) or passes straight through when the pipeline has
-//! fewer policies. The operation, the classifier and the shared state travel down by
-//! reference in an [`Env`] at every poll, so no stage stores a borrow: that is what lets
-//! a retry re-create its inner stage and a hedge run several at once, with no box on
-//! the success path.
+//! fewer policies. The operation, the classifier, the shared state and the call's one
+//! timer travel down by reference in an [`Env`] at every poll, so no stage stores a
+//! borrow: that is what lets a retry re-create its inner stage and a hedge run several
+//! at once, with no box on the success path.
+//!
+//! Stages hold no timer of their own: each registers the instant it waits for in
+//! [`Timers`], and the call arms one tokio `Sleep` at the earliest. When it fires, the
+//! call polls the stages again with [`Timers::fired`] set, and every stage whose instant
+//! has passed acts. This keeps a node to a few words, so the call future stays small
+//! and cheap to move.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use super::decide::{conclude, decide, judge, Outcome, Times};
 use super::{Policy, Shared};
@@ -22,14 +29,38 @@ use crate::deadline::{add, current_instant};
 use crate::error::{Error, Rejection, RejectionKind};
 use crate::event::EventKind;
 use crate::hedge::HedgePolicy;
-use crate::retry::{DelaySequence, RetryPolicy};
+use crate::retry::RetryPolicy;
 use crate::timeout::Limit;
+
+/// The instants the stages of one call wait for.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Timers {
+    /// Set when the call's timer fired: every instant at or before it has passed.
+    pub(crate) fired: Option<Instant>,
+    /// The earliest instant a stage registered during this poll.
+    pub(crate) earliest: Option<Instant>,
+}
+
+impl Timers {
+    /// True when `at` has passed according to a fired timer.
+    #[inline]
+    fn passed(&self, at: Instant) -> bool {
+        self.fired.is_some_and(|f| at <= f)
+    }
+
+    /// Asks to be polled again at `at`.
+    #[inline]
+    fn register(&mut self, at: Instant) {
+        self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
+    }
+}
 
 /// What every stage is handed at each poll.
 pub(crate) struct Env<'a, F, C> {
     pub(crate) op: &'a mut F,
     pub(crate) classifier: &'a C,
     pub(crate) shared: &'a Shared,
+    pub(crate) timers: Timers,
 }
 
 /// One stage of a call future.
@@ -85,26 +116,28 @@ where
 }
 
 /// The per-call state of the policy a node interprets.
-enum Run {
+enum Run<I, T, E> {
     Idle,
-    Pass,
     Timeout(Limit),
     Retry(RetryRun),
-    Hedge(HedgeRun),
+    /// `None` until the first attempt needs company.
+    Hedge(Option<Box<HedgeRun<I, T, E>>>),
 }
 
 struct RetryRun {
     attempts: u32,
-    seq: DelaySequence,
+    previous: Option<Duration>,
     first_start: Option<Instant>,
-    sleeping: bool,
+    wake_at: Option<Instant>,
 }
 
-struct HedgeRun {
+struct HedgeRun<I, T, E> {
     launched: u32,
     primary_live: bool,
-    start: Option<Instant>,
-    stop_hedging: bool,
+    start: Instant,
+    next_at: Option<Instant>,
+    extra: Vec<Pin<Box<I>>>,
+    last: Option<Outcome<T, E>>,
 }
 
 pin_project_lite::pin_project! {
@@ -112,11 +145,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct Node<I, T, E> {
         #[pin]
         inner: I,
-        #[pin]
-        sleep: Option<Sleep>,
-        extra: Vec<Pin<Box<I>>>,
-        run: Run,
-        last: Option<Outcome<T, E>>,
+        run: Run<I, T, E>,
     }
 }
 
@@ -130,10 +159,7 @@ where
     fn fresh() -> Self {
         Node {
             inner: I::fresh(),
-            sleep: None,
-            extra: Vec::new(),
             run: Run::Idle,
-            last: None,
         }
     }
 
@@ -146,56 +172,53 @@ where
     ) -> Poll<Outcome<T, E>> {
         let shared = env.shared;
         let mut this = self.project();
+        let Some(policy) = shared.policies.get(depth) else {
+            // Deeper than the pipeline: pass straight through.
+            return this.inner.poll_step(cx, env, depth + 1);
+        };
         if let Run::Idle = this.run {
-            *this.run = match shared.policies.get(depth) {
-                None => Run::Pass,
-                Some(Policy::Timeout(d)) => Run::Timeout(Limit::new(*d)),
-                Some(Policy::Retry(p)) => Run::Retry(RetryRun {
+            *this.run = match policy {
+                Policy::Timeout(_) => Run::Timeout(Limit::new()),
+                Policy::Retry(_) => Run::Retry(RetryRun {
                     attempts: 1,
-                    seq: p.sequence(),
+                    previous: None,
                     first_start: None,
-                    sleeping: false,
+                    wake_at: None,
                 }),
-                Some(Policy::Hedge(_)) => Run::Hedge(HedgeRun {
-                    launched: 1,
-                    primary_live: true,
-                    start: None,
-                    stop_hedging: false,
-                }),
+                Policy::Hedge(_) => Run::Hedge(None),
             };
         }
-        match (this.run, shared.policies.get(depth)) {
-            (Run::Timeout(limit), _) => {
-                let parent = limit.enter();
+        match (this.run, policy) {
+            (Run::Timeout(limit), Policy::Timeout(d)) => {
+                let parent = limit.enter(*d);
                 let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
-                limit.exit(parent, res.is_pending());
+                limit.exit(*d, parent, res.is_pending());
                 if res.is_ready() {
                     return res;
                 }
-                let elapsed = ready!(limit.poll_timer(this.sleep, cx));
+                let Some(at) = limit.at() else {
+                    return Poll::Pending;
+                };
+                if !env.timers.passed(at) {
+                    env.timers.register(at);
+                    return Poll::Pending;
+                }
                 this.inner.set(I::fresh());
-                shared
-                    .events
-                    .emit(&shared.name, || EventKind::TimeoutElapsed {
-                        after: elapsed.after(),
-                        kind: elapsed.kind(),
-                    });
+                let elapsed = limit.elapsed(*d);
+                shared.events.emit(&shared.name, || EventKind::TimeoutElapsed {
+                    after: elapsed.after(),
+                    kind: elapsed.kind(),
+                });
                 Poll::Ready(Err(Error::Rejected(
                     Rejection::new(shared.name.clone(), "timeout", elapsed.kind())
                         .with_elapsed(elapsed.after()),
                 )))
             }
-            (Run::Retry(run), Some(Policy::Retry(policy))) => {
-                poll_retry(this.inner, this.sleep, run, policy, cx, env, depth)
+            (Run::Retry(run), Policy::Retry(p)) => {
+                poll_retry(this.inner, run, p, cx, env, depth)
             }
-            (Run::Hedge(run), Some(Policy::Hedge(policy))) => {
-                let parts = HedgeParts {
-                    inner: this.inner,
-                    sleep: this.sleep,
-                    extra: this.extra,
-                    last: this.last,
-                };
-                poll_hedge(parts, run, policy, cx, env, depth)
+            (Run::Hedge(run), Policy::Hedge(p)) => {
+                poll_hedge(this.inner, run, p, cx, env, depth)
             }
             _ => this.inner.poll_step(cx, env, depth + 1),
         }
@@ -204,7 +227,6 @@ where
 
 fn poll_retry<F, C, T, E, I>(
     mut inner: Pin<&mut I>,
-    mut sleep: Pin<&mut Option<Sleep>>,
     run: &mut RetryRun,
     policy: &RetryPolicy,
     cx: &mut Context<'_>,
@@ -218,11 +240,12 @@ where
 {
     let shared = env.shared;
     loop {
-        if run.sleeping {
-            if let Some(s) = sleep.as_mut().as_pin_mut() {
-                ready!(s.poll(cx));
+        if let Some(wake) = run.wake_at {
+            if !env.timers.passed(wake) {
+                env.timers.register(wake);
+                return Poll::Pending;
             }
-            run.sleeping = false;
+            run.wake_at = None;
             run.attempts += 1;
         }
         let out = match inner.as_mut().poll_step(cx, env, depth + 1) {
@@ -235,8 +258,11 @@ where
             }
         };
         let judged = judge(env.classifier, |k| policy.retries(k), out);
+        if judged.success {
+            return Poll::Ready(judged.outcome);
+        }
         let mut now = None;
-        let next = decide(shared, policy, run.attempts, &mut run.seq, &judged, || {
+        let next = decide(shared, policy, run.attempts, &mut run.previous, &judged, || {
             let n = Instant::now();
             now = Some(n);
             let start = *run.first_start.get_or_insert(n);
@@ -254,25 +280,14 @@ where
             run.attempts += 1;
             continue;
         }
-        let wake = add(now.unwrap_or_else(Instant::now), delay);
-        match sleep.as_mut().as_pin_mut() {
-            Some(s) => s.reset(wake),
-            None => sleep.set(Some(tokio::time::sleep_until(wake))),
-        }
-        run.sleeping = true;
+        run.wake_at = Some(add(now.unwrap_or_else(Instant::now), delay));
     }
 }
 
-struct HedgeParts<'p, I, T, E> {
-    inner: Pin<&'p mut I>,
-    sleep: Pin<&'p mut Option<Sleep>>,
-    extra: &'p mut Vec<Pin<Box<I>>>,
-    last: &'p mut Option<Outcome<T, E>>,
-}
-
+#[inline(never)]
 fn poll_hedge<F, C, T, E, I>(
-    mut p: HedgeParts<'_, I, T, E>,
-    run: &mut HedgeRun,
+    mut inner: Pin<&mut I>,
+    slot: &mut Option<Box<HedgeRun<I, T, E>>>,
     policy: &HedgePolicy,
     cx: &mut Context<'_>,
     env: &mut Env<'_, F, C>,
@@ -284,37 +299,68 @@ where
     E: fmt::Debug,
 {
     let shared = env.shared;
+    // The common case: the first attempt answers before anyone needs a hedge.
+    if slot.is_none() {
+        let mut last = None;
+        let primary_live = match inner.as_mut().poll_step(cx, env, depth + 1) {
+            Poll::Ready(out) => {
+                inner.set(I::fresh());
+                if let Some(done) = settle(env.classifier, policy, None, &mut last, out) {
+                    return Poll::Ready(done);
+                }
+                false
+            }
+            Poll::Pending => true,
+        };
+        let now = Instant::now();
+        let mut run = Box::new(HedgeRun {
+            launched: 1,
+            primary_live,
+            start: now,
+            next_at: Some(add(now, policy.delay())),
+            extra: Vec::new(),
+            last,
+        });
+        if !primary_live {
+            launch(&mut run, policy, shared);
+        }
+        *slot = Some(run);
+    }
+    let Some(run) = slot.as_mut() else {
+        return Poll::Pending;
+    };
     loop {
         let mut failed = false;
         if run.primary_live {
-            if let Poll::Ready(out) = p.inner.as_mut().poll_step(cx, env, depth + 1) {
+            if let Poll::Ready(out) = inner.as_mut().poll_step(cx, env, depth + 1) {
                 run.primary_live = false;
-                p.inner.set(I::fresh());
-                match settle(env.classifier, policy, run, p.last, out) {
-                    Some(done) => return Poll::Ready(finish::<I, T, E, F, C>(&mut p, done)),
+                inner.set(I::fresh());
+                let start = Some(run.start);
+                match settle(env.classifier, policy, start, &mut run.last, out) {
+                    Some(done) => return Poll::Ready(finish(inner, run, done)),
                     None => failed = true,
                 }
             }
         }
         let mut i = 0;
-        while i < p.extra.len() {
-            match p.extra[i].as_mut().poll_step(cx, env, depth + 1) {
+        while i < run.extra.len() {
+            match run.extra[i].as_mut().poll_step(cx, env, depth + 1) {
                 Poll::Ready(out) => {
-                    drop(p.extra.swap_remove(i));
-                    match settle(env.classifier, policy, run, p.last, out) {
-                        Some(done) => return Poll::Ready(finish::<I, T, E, F, C>(&mut p, done)),
+                    drop(run.extra.swap_remove(i));
+                    let start = Some(run.start);
+                    match settle(env.classifier, policy, start, &mut run.last, out) {
+                        Some(done) => return Poll::Ready(finish(inner, run, done)),
                         None => failed = true,
                     }
                 }
                 Poll::Pending => i += 1,
             }
         }
-        if failed && launch(&mut p, run, policy, shared) {
+        if failed && launch(run, policy, shared) {
             continue;
         }
-        let live = usize::from(run.primary_live) + p.extra.len();
-        if live == 0 {
-            if let Some(out) = p.last.take() {
+        if !run.primary_live && run.extra.is_empty() {
+            if let Some(out) = run.last.take() {
                 return Poll::Ready(out);
             }
             // Every attempt ends in `last` or returns; this is not reached.
@@ -324,25 +370,16 @@ where
                 RejectionKind::Timeout,
             ))));
         }
-        if run.launched >= policy.config.max_attempts || run.stop_hedging {
+        let Some(at) = run.next_at else {
+            return Poll::Pending;
+        };
+        if !env.timers.passed(at) {
+            env.timers.register(at);
             return Poll::Pending;
         }
-        let now_or_start = |run: &mut HedgeRun| *run.start.get_or_insert_with(Instant::now);
-        if p.sleep.is_none() {
-            let start = now_or_start(run);
-            p.sleep
-                .set(Some(tokio::time::sleep_until(add(start, policy.delay()))));
-        }
-        if let Some(s) = p.sleep.as_mut().as_pin_mut() {
-            ready!(s.poll(cx));
-        }
-        if !launch(&mut p, run, policy, shared) {
-            run.stop_hedging = true;
+        if !launch(run, policy, shared) {
+            run.next_at = None;
             return Poll::Pending;
-        }
-        let next = add(Instant::now(), policy.delay());
-        if let Some(s) = p.sleep.as_mut().as_pin_mut() {
-            s.reset(next);
         }
     }
 }
@@ -351,7 +388,7 @@ where
 fn settle<C, T, E>(
     classifier: &C,
     policy: &HedgePolicy,
-    run: &HedgeRun,
+    start: Option<Instant>,
     last: &mut Option<Outcome<T, E>>,
     out: Outcome<T, E>,
 ) -> Option<Outcome<T, E>>
@@ -361,8 +398,7 @@ where
     let judged = judge(classifier, |k| k == RejectionKind::Timeout, out);
     if judged.success {
         if let Some(t) = &policy.tracker {
-            let latency = run.start.map(|s| s.elapsed()).unwrap_or_default();
-            t.record(latency);
+            t.record(start.map(|s| s.elapsed()).unwrap_or_default());
         }
     }
     if !judged.retryable {
@@ -373,27 +409,30 @@ where
 }
 
 /// Drops every attempt still running and returns the winner.
-fn finish<I, T, E, F, C>(p: &mut HedgeParts<'_, I, T, E>, done: Outcome<T, E>) -> Outcome<T, E>
+fn finish<F, C, T, E, I>(
+    mut inner: Pin<&mut I>,
+    run: &mut HedgeRun<I, T, E>,
+    done: Outcome<T, E>,
+) -> Outcome<T, E>
 where
     I: Step<F, C, T, E>,
 {
-    p.inner.set(I::fresh());
-    p.extra.clear();
-    *p.last = None;
+    inner.set(I::fresh());
+    run.primary_live = false;
+    run.extra.clear();
+    run.last = None;
+    run.next_at = None;
     done
 }
 
-/// Starts another hedged attempt if attempts and the budget allow.
-fn launch<I, T, E, F, C>(
-    p: &mut HedgeParts<'_, I, T, E>,
-    run: &mut HedgeRun,
-    policy: &HedgePolicy,
-    shared: &Shared,
-) -> bool
+/// Starts another hedged attempt if attempts and the budget allow, and schedules the
+/// one after it.
+fn launch<F, C, T, E, I>(run: &mut HedgeRun<I, T, E>, policy: &HedgePolicy, shared: &Shared) -> bool
 where
     I: Step<F, C, T, E>,
 {
     if run.launched >= policy.config.max_attempts {
+        run.next_at = None;
         return false;
     }
     if policy.config.use_budget {
@@ -404,13 +443,13 @@ where
         }
     }
     run.launched += 1;
-    let after = run.start.map(|s| s.elapsed()).unwrap_or_default();
-    shared
-        .events
-        .emit(&shared.name, || EventKind::HedgeStarted {
-            attempt: run.launched,
-            after,
-        });
-    p.extra.push(Box::pin(I::fresh()));
+    let now = Instant::now();
+    let after = now.saturating_duration_since(run.start);
+    shared.events.emit(&shared.name, || EventKind::HedgeStarted {
+        attempt: run.launched,
+        after,
+    });
+    run.extra.push(Box::pin(I::fresh()));
+    run.next_at = (run.launched < policy.config.max_attempts).then(|| add(now, policy.delay()));
     true
 }

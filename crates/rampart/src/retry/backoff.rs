@@ -31,7 +31,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::config::{in_range, positive, ConfigError};
+pub use super::jitter::Jitter;
+use crate::config::{positive, ConfigError};
 
 /// The cap that [`Backoff::linear`] and [`Backoff::exponential`] start with.
 const DEFAULT_MAX: Duration = Duration::from_secs(60);
@@ -39,7 +40,7 @@ const DEFAULT_MAX: Duration = Duration::from_secs(60);
 /// The growth factor that [`Backoff::exponential`] starts with.
 const DEFAULT_FACTOR: f64 = 2.0;
 
-const NANOS_PER_SEC: u128 = 1_000_000_000;
+pub(super) const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// How the base delay grows with each retry.
 ///
@@ -272,116 +273,12 @@ fn exponential_delay(initial: Duration, factor: f64, max: Duration, retry: u32) 
 }
 
 /// A duration of `nanos` nanoseconds, saturating at [`Duration::MAX`].
-fn nanos_to_duration(nanos: u128) -> Duration {
+pub(super) fn nanos_to_duration(nanos: u128) -> Duration {
     match u64::try_from(nanos / NANOS_PER_SEC) {
         // The remainder is below one billion, so it fits and does not carry.
         Ok(secs) => Duration::new(secs, (nanos % NANOS_PER_SEC) as u32),
         Err(_) => Duration::MAX,
     }
-}
-
-/// Random spread applied to the base delay.
-///
-/// In configuration files: `"none"`, `"full"`, `"equal"`, `"decorrelated"`, or
-/// `{ proportional = 0.5 }`.
-///
-/// # Defaults
-///
-/// [`Jitter::None`].
-///
-/// # Examples
-///
-/// ```
-/// use rampart::retry::backoff::{Backoff, Jitter};
-/// use rand::{rngs::StdRng, SeedableRng};
-/// use std::time::Duration;
-///
-/// let backoff = Backoff::constant(Duration::from_secs(1));
-/// let mut rng = StdRng::seed_from_u64(1);
-/// let d = Jitter::Equal.apply(backoff.base_delay(0), backoff.initial_delay(), &backoff, &mut rng);
-/// assert!(d >= Duration::from_millis(500) && d <= Duration::from_secs(1));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Jitter {
-    /// The base delay as is.
-    #[default]
-    None,
-    /// Uniform in `[0, d]` for a base delay `d`.
-    Full,
-    /// Uniform in `[d / 2, d]` for a base delay `d`.
-    Equal,
-    /// Uniform in `[initial, 3 * previous]`, capped at the backoff's maximum, where
-    /// `previous` is the delay used last (the initial delay at first). The base delay is
-    /// not used: the previous delay drives the growth ("decorrelated jitter").
-    Decorrelated,
-    /// With ratio `r` in `[0, 1]`: uniform in `[d * (1 - r), d * (1 + r)]`, capped at the
-    /// backoff's maximum (0.5 gives 50-150 %).
-    Proportional(f64),
-}
-
-impl Jitter {
-    /// Checks the proportional ratio.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] for field `jitter` when the proportional ratio is not a finite
-    /// number in `[0, 1]`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        match *self {
-            Jitter::Proportional(ratio) => in_range("jitter", ratio, 0.0, 1.0),
-            _ => Ok(()),
-        }
-    }
-
-    /// Spreads `base` (the backoff's base delay for this retry) randomly.
-    ///
-    /// `previous` is the delay used before the previous retry (or the initial delay
-    /// before the first); only [`Jitter::Decorrelated`] reads it. The result is never
-    /// above `backoff.max_delay()`. Never panics, even for an invalid ratio (which is
-    /// clamped into `[0, 1]`).
-    pub fn apply<R: Rng + ?Sized>(
-        &self,
-        base: Duration,
-        previous: Duration,
-        backoff: &Backoff,
-        rng: &mut R,
-    ) -> Duration {
-        let max = backoff.max_delay();
-        let d = base.min(max);
-        let (lo, hi) = match *self {
-            Jitter::None => return d,
-            Jitter::Full => (Duration::ZERO, d),
-            Jitter::Equal => (d / 2, d),
-            Jitter::Decorrelated => {
-                let lo = backoff.initial_delay().min(max);
-                (lo, previous.saturating_mul(3).min(max))
-            }
-            Jitter::Proportional(ratio) => {
-                let spread = proportion(d, ratio);
-                (d.saturating_sub(spread), d.saturating_add(spread).min(max))
-            }
-        };
-        uniform(lo, hi, rng)
-    }
-}
-
-/// `d * ratio`, with the ratio rounded to a billionth and clamped into `[0, 1]`.
-fn proportion(d: Duration, ratio: f64) -> Duration {
-    // `as` maps NaN and negatives to 0 and saturates large values.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let billionths = ((ratio * 1e9).round() as u128).min(NANOS_PER_SEC);
-    // At most about 1.8e28 ns times 1e9: far below u128::MAX.
-    nanos_to_duration(d.as_nanos() * billionths / NANOS_PER_SEC)
-}
-
-/// A uniform duration in `[lo, hi]`; `lo` when the range is empty.
-fn uniform<R: Rng + ?Sized>(lo: Duration, hi: Duration, rng: &mut R) -> Duration {
-    if hi <= lo {
-        return lo;
-    }
-    nanos_to_duration(rng.random_range(lo.as_nanos()..=hi.as_nanos()))
 }
 
 /// The delay sequence of one call: the base delay grows per retry, jitter spreads it,
@@ -430,6 +327,7 @@ impl DelaySequence {
 
 #[cfg(test)]
 mod tests {
+    use super::strategies::{any_retry, valid_backoff};
     use super::*;
     use proptest::prelude::*;
     use rand::rngs::StdRng;
@@ -523,18 +421,6 @@ mod tests {
     }
 
     #[test]
-    fn jitter_caps_an_oversized_base() {
-        let b = Backoff::exponential(ms(100)).with_max(secs(1));
-        let mut rng = StdRng::seed_from_u64(9);
-        assert_eq!(Jitter::None.apply(secs(10), ms(100), &b, &mut rng), secs(1));
-        for j in [Jitter::Full, Jitter::Equal, Jitter::Proportional(1.0)] {
-            for _ in 0..100 {
-                assert!(j.apply(secs(10), ms(100), &b, &mut rng) <= secs(1), "{j:?}");
-            }
-        }
-    }
-
-    #[test]
     fn seeded_sequences_are_reproducible() {
         let b = Backoff::exponential(ms(100)).with_max(secs(10));
         for j in [
@@ -592,15 +478,6 @@ mod tests {
         assert_eq!(field(Backoff::exponential(ms(1)).with_factor(1.0)), Ok(()));
         assert_eq!(field(Backoff::linear(ms(1), ms(1))), Ok(()));
         assert_eq!(field(Backoff::constant(ms(1))), Ok(()));
-
-        for ratio in [-0.1, 1.5, f64::NAN, f64::INFINITY] {
-            let e = Jitter::Proportional(ratio).validate().unwrap_err();
-            assert_eq!(e.field(), "jitter", "{ratio}");
-        }
-        for ok in [0.0, 0.5, 1.0] {
-            assert!(Jitter::Proportional(ok).validate().is_ok());
-        }
-        assert!(Jitter::Decorrelated.validate().is_ok());
     }
 
     #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -648,8 +525,29 @@ mod tests {
         assert!(toml::from_str::<Settings>(bad_kind).is_err());
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn base_delay_never_panics_zero_or_above_max(b in valid_backoff(), retry in any_retry()) {
+            prop_assert!(b.validate().is_ok());
+            let d = b.base_delay(retry);
+            prop_assert!(!d.is_zero());
+            prop_assert!(d >= b.initial_delay());
+            prop_assert!(d <= b.max_delay());
+            prop_assert!(b.base_delay(retry.saturating_add(1)) >= d, "not monotonic");
+        }
+    }
+}
+
+/// Property-test strategies for backoffs, shared with the jitter tests.
+#[cfg(test)]
+pub(super) mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+
     /// A valid exponential, linear or constant backoff with initial in 1 ns..=1 h.
-    fn valid_backoff() -> impl Strategy<Value = Backoff> {
+    pub(crate) fn valid_backoff() -> impl Strategy<Value = Backoff> {
         let initial = 1u64..=3_600_000_000_000;
         let extra = prop_oneof![Just(0u64), 0u64..=1_000_000_000, 0u64..=100_000_000_000_000];
         let exponential = (initial.clone(), 1.0f64..=10.0, extra.clone()).prop_map(|(i, f, e)| {
@@ -665,83 +563,7 @@ mod tests {
         prop_oneof![4 => exponential, 2 => linear, 1 => constant]
     }
 
-    fn any_retry() -> impl Strategy<Value = u32> {
+    pub(crate) fn any_retry() -> impl Strategy<Value = u32> {
         prop_oneof![0u32..64, Just(u32::MAX), any::<u32>()]
-    }
-
-    /// A backoff, a base delay it produces, and the RNG seed.
-    fn case() -> impl Strategy<Value = (Backoff, Duration, u64)> {
-        (valid_backoff(), any_retry(), any::<u64>())
-            .prop_map(|(b, r, seed)| (b, b.base_delay(r), seed))
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(10_000))]
-
-        #[test]
-        fn base_delay_never_panics_zero_or_above_max(b in valid_backoff(), retry in any_retry()) {
-            prop_assert!(b.validate().is_ok());
-            let d = b.base_delay(retry);
-            prop_assert!(!d.is_zero());
-            prop_assert!(d >= b.initial_delay());
-            prop_assert!(d <= b.max_delay());
-            prop_assert!(b.base_delay(retry.saturating_add(1)) >= d, "not monotonic");
-        }
-
-        #[test]
-        fn full_jitter_within_zero_and_base((b, d, seed) in case()) {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let x = Jitter::Full.apply(d, b.initial_delay(), &b, &mut rng);
-            prop_assert!(x <= d);
-        }
-
-        #[test]
-        fn equal_jitter_within_half_and_base((b, d, seed) in case()) {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let x = Jitter::Equal.apply(d, b.initial_delay(), &b, &mut rng);
-            prop_assert!(x >= d / 2 && x <= d, "{x:?} outside [{:?}, {d:?}]", d / 2);
-        }
-
-        #[test]
-        fn proportional_jitter_within_ratio_and_cap((b, d, seed) in case(), r in 0.0f64..=1.0) {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let x = Jitter::Proportional(r).apply(d, b.initial_delay(), &b, &mut rng);
-            let (x_ns, d_ns) = (x.as_nanos() as f64, d.as_nanos() as f64);
-            // The ratio is applied in billionths; allow that rounding and one nanosecond.
-            let slack = d_ns * 1e-9 + 1.0;
-            prop_assert!(x_ns >= d_ns * (1.0 - r) - slack, "{x:?} below {d:?} * (1 - {r})");
-            prop_assert!(x_ns <= d_ns * (1.0 + r) + slack, "{x:?} above {d:?} * (1 + {r})");
-            prop_assert!(x <= b.max_delay());
-        }
-
-        #[test]
-        fn decorrelated_jitter_within_initial_and_three_previous(
-            b in valid_backoff(),
-            seed in any::<u64>(),
-            steps in 1usize..20,
-        ) {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let mut seq = DelaySequence::new(b, Jitter::Decorrelated);
-            let mut previous = b.initial_delay();
-            for _ in 0..steps {
-                let x = seq.next_delay(&mut rng);
-                prop_assert!(x >= b.initial_delay(), "{x:?} below initial");
-                let hi = previous.saturating_mul(3).min(b.max_delay());
-                prop_assert!(x <= hi, "{x:?} above 3 * {previous:?} or the cap");
-                prop_assert!(x <= b.max_delay());
-                previous = x;
-            }
-        }
-
-        #[test]
-        fn decorrelated_jitter_with_any_previous((b, _d, seed) in case(), prev_ns in any::<u64>()) {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let previous = Duration::from_nanos(prev_ns);
-            let x = Jitter::Decorrelated.apply(b.initial_delay(), previous, &b, &mut rng);
-            prop_assert!(x >= b.initial_delay() && x <= b.max_delay());
-            if previous.saturating_mul(3) >= b.initial_delay() {
-                prop_assert!(x <= previous.saturating_mul(3));
-            }
-        }
     }
 }

@@ -30,6 +30,7 @@
 
 pub mod backoff;
 pub mod budget;
+pub mod jitter;
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -217,9 +218,19 @@ impl RetryPolicy {
         Ok(RetryPolicy { config, rng })
     }
 
-    /// A fresh delay sequence for one call.
-    pub(crate) fn sequence(&self) -> DelaySequence {
-        DelaySequence::new(self.config.backoff, self.config.jitter)
+    /// The delay before retry number `retry` (0 for the first), given the delay before
+    /// the previous one (`None` before the first).
+    pub(crate) fn delay_for(&self, retry: u32, previous: Option<Duration>) -> Duration {
+        let b = &self.config.backoff;
+        let base = b.base_delay(retry);
+        let prev = previous.unwrap_or_else(|| b.initial_delay());
+        match &self.rng {
+            Some(m) => {
+                let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
+                self.config.jitter.apply(base, prev, b, &mut *g)
+            }
+            None => self.config.jitter.apply(base, prev, b, &mut rand::rng()),
+        }
     }
 
     /// Whether a rejection of `kind` by an inner policy is retried.
@@ -228,14 +239,16 @@ impl RetryPolicy {
     }
 
     /// The delay before the next try: the hint if there is one (clamped), else backoff.
-    pub(crate) fn next_delay(&self, seq: &mut DelaySequence, hint: Option<Duration>) -> Duration {
-        let computed = match &self.rng {
-            Some(m) => {
-                let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
-                seq.next_delay(&mut *g)
-            }
-            None => seq.next_delay(&mut rand::rng()),
-        };
+    /// `previous` carries the last computed delay between calls (for decorrelated
+    /// jitter).
+    pub(crate) fn next_delay(
+        &self,
+        retry: u32,
+        previous: &mut Option<Duration>,
+        hint: Option<Duration>,
+    ) -> Duration {
+        let computed = self.delay_for(retry, *previous);
+        *previous = Some(computed);
         match hint {
             Some(h) => h.min(
                 self.config

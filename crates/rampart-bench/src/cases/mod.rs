@@ -1,0 +1,70 @@
+//! The benchmark cases, one file per peer family, and the ratios that rampart targets.
+//!
+//! Every case measures the success path of one call: the operation is a future that is
+//! ready at once, so the figure is the policy's own overhead per call.
+
+use crate::harness::Case;
+
+pub mod backon;
+pub mod baseline;
+pub mod rampart;
+pub mod tokio;
+
+/// Every case, in the order they run and print.
+pub fn all() -> Vec<Case> {
+    [baseline::CASES, tokio::CASES, backon::CASES, rampart::CASES].concat()
+}
+
+/// A target on the ratio of two cases' medians: `numerator / denominator <= max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratio {
+    /// The case whose cost is compared (a rampart case).
+    pub numerator: &'static str,
+    /// The case it is compared against (a peer).
+    pub denominator: &'static str,
+    /// The largest ratio that meets the target.
+    pub max: f64,
+}
+
+/// The ratios rampart targets; the binary prints each one whose two cases ran.
+pub const RATIOS: [Ratio; 3] = [
+    Ratio {
+        numerator: "rampart_timeout_ready_1s",
+        denominator: "tokio_time_timeout_ready_1s",
+        max: 0.25,
+    },
+    Ratio {
+        numerator: "rampart_retry_ok",
+        denominator: "backon_retry_ok",
+        max: 1.0,
+    },
+    Ratio {
+        numerator: "rampart_pipeline_retry_timeout_ok",
+        denominator: "tokio_time_timeout_ready_1s",
+        max: 0.5,
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique_and_ratios_name_real_cases() {
+        let cases = all();
+        let names: HashSet<&str> = cases.iter().map(|c| c.name).collect();
+        assert_eq!(names.len(), cases.len(), "duplicate case names");
+        for ratio in RATIOS {
+            assert!(names.contains(ratio.numerator), "{}", ratio.numerator);
+            assert!(names.contains(ratio.denominator), "{}", ratio.denominator);
+        }
+    }
+
+    #[test]
+    fn every_case_runs() {
+        for case in all() {
+            (case.run)(3);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! A small measuring harness: calibrate, warm up, repeat, report the median.
+//!
+//! A [`Case`] is a name and a function that runs an operation a given number of times
+//! and returns how long the loop took. The harness picks the iteration count so one
+//! repetition takes about [`TARGET_REP`], runs one warm-up repetition, then
+//! [`REPETITIONS`] measured ones, and reports nanoseconds per operation.
+//!
+//! Write case bodies with [`sync_loop`] or [`async_loop`]: both pass the loop index
+//! through [`black_box`] and black-box each result, so the optimiser can neither hoist
+//! the operation out of the loop nor delete it.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Measured repetitions per case; the reported figure is their median.
+pub const REPETITIONS: usize = 5;
+
+/// The time one repetition should take once the iteration count is calibrated.
+pub const TARGET_REP: Duration = Duration::from_millis(75);
+
+/// Calibration doubles the iteration count until one run takes at least this long.
+const CALIBRATION_FLOOR: Duration = Duration::from_millis(10);
+
+/// One benchmark: a name and a body that runs the operation `iterations` times.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// The name printed in the first column, matched by the command-line filters.
+    pub name: &'static str,
+    /// Runs the operation the given number of times and returns the time the loop took,
+    /// excluding set-up such as building a runtime or a pipeline.
+    pub run: fn(u64) -> Duration,
+}
+
+impl Case {
+    /// A case named `name` whose body is `run`.
+    pub const fn new(name: &'static str, run: fn(u64) -> Duration) -> Self {
+        Self { name, run }
+    }
+}
+
+/// What measuring one [`Case`] gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    /// Median nanoseconds per operation over the repetitions.
+    pub median_ns: f64,
+    /// Fastest repetition, in nanoseconds per operation.
+    pub min_ns: f64,
+    /// Slowest repetition, in nanoseconds per operation.
+    pub max_ns: f64,
+    /// Number of measured repetitions.
+    pub repetitions: usize,
+    /// Operations per repetition.
+    pub iterations: u64,
+}
+
+/// Calibrates, warms up and measures `case`.
+pub fn measure(case: &Case) -> Measurement {
+    let iterations = calibrate(case.run);
+    // Warm-up: caches, branch predictors, lazily initialised thread-locals, CPU clock.
+    black_box((case.run)(iterations));
+    let mut per_op: Vec<f64> = (0..REPETITIONS)
+        .map(|_| ns_per_op((case.run)(iterations), iterations))
+        .collect();
+    per_op.sort_by(f64::total_cmp);
+    Measurement {
+        median_ns: median(&per_op),
+        min_ns: per_op[0],
+        max_ns: per_op[per_op.len() - 1],
+        repetitions: per_op.len(),
+        iterations,
+    }
+}
+
+/// The iteration count that makes one run of `run` last about [`TARGET_REP`].
+fn calibrate(run: fn(u64) -> Duration) -> u64 {
+    let mut iterations: u64 = 1;
+    loop {
+        let elapsed = run(iterations);
+        if elapsed >= CALIBRATION_FLOOR || iterations >= u64::MAX / 2 {
+            let scale = TARGET_REP.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+            // Float-to-int `as` saturates, and at least one iteration always runs.
+            return ((iterations as f64 * scale) as u64).max(1);
+        }
+        iterations *= 2;
+    }
+}
+
+fn ns_per_op(elapsed: Duration, iterations: u64) -> f64 {
+    elapsed.as_nanos() as f64 / iterations as f64
+}
+
+/// The median of a sorted, non-empty slice.
+fn median(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
+}
+
+/// Times `iterations` synchronous calls of `op`, each given its loop index.
+pub fn sync_loop<R>(iterations: u64, mut op: impl FnMut(u64) -> R) -> Duration {
+    let start = Instant::now();
+    for i in 0..iterations {
+        black_box(op(black_box(i)));
+    }
+    start.elapsed()
+}
+
+/// Times `iterations` awaits of `op(i)` inside one `block_on` of a current-thread tokio
+/// runtime with time enabled.
+///
+/// The runtime is built before the clock starts and entered once, so the per-operation
+/// figure excludes runtime entry; only the loop of awaits is timed. `op` is called
+/// inside the runtime, so it may create timers.
+///
+/// # Panics
+///
+/// If the tokio runtime cannot be built.
+pub fn async_loop<F, Fut>(iterations: u64, mut op: F) -> Duration
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread tokio runtime builds");
+    runtime.block_on(async move {
+        let start = Instant::now();
+        for i in 0..iterations {
+            black_box(op(black_box(i)).await);
+        }
+        start.elapsed()
+    })
+}
+
+/// Keeps the cases whose name contains any of `filters` (all of them when there is none).
+pub fn select<'a>(cases: &'a [Case], filters: &[String]) -> Vec<&'a Case> {
+    cases
+        .iter()
+        .filter(|case| filters.is_empty() || filters.iter().any(|f| case.name.contains(f.as_str())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+    }
+
+    #[test]
+    fn filters_are_substrings_any_of() {
+        let noop = |_| Duration::ZERO;
+        let cases = [
+            Case::new("tokio_a", noop),
+            Case::new("backon_b", noop),
+            Case::new("rampart_c", noop),
+        ];
+        let names = |filters: &[&str]| -> Vec<&str> {
+            let filters: Vec<String> = filters.iter().map(|f| (*f).to_owned()).collect();
+            select(&cases, &filters).iter().map(|c| c.name).collect()
+        };
+        assert_eq!(names(&[]), ["tokio_a", "backon_b", "rampart_c"]);
+        assert_eq!(names(&["_b", "rampart"]), ["backon_b", "rampart_c"]);
+        assert!(names(&["nothing"]).is_empty());
+    }
+
+    #[test]
+    fn loops_run_every_iteration() {
+        let mut count = 0;
+        sync_loop(7, |_| count += 1);
+        assert_eq!(count, 7);
+        let mut count = 0;
+        async_loop(5, |i| {
+            count += 1;
+            std::future::ready(i)
+        });
+        assert_eq!(count, 5);
+    }
+}

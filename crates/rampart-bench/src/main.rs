@@ -1,0 +1,49 @@
+//! Runs the benchmark cases: `cargo run --release -p rampart-bench -- [FILTER...]`.
+//!
+//! stdout gets one `name median_ns_per_op` line per case; stderr gets the detail of each
+//! measurement and, at the end, the ratio of each target whose two cases ran.
+
+use rampart_bench::cases::{self, RATIOS};
+use rampart_bench::harness::{measure, select};
+use std::collections::HashMap;
+use std::io::Write;
+
+fn main() {
+    // `cargo bench` passes `--bench`; every other argument is a name filter.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| arg != "--bench")
+        .collect();
+    let all = cases::all();
+    let selected = select(&all, &filters);
+    if selected.is_empty() {
+        eprintln!("no case matches {filters:?}");
+        std::process::exit(1);
+    }
+
+    let mut medians = HashMap::new();
+    for case in selected {
+        let m = measure(case);
+        println!("{} {:.1}", case.name, m.median_ns);
+        // Flush per case so a long run shows progress when piped.
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "  {}: median {:.1} ns/op, min {:.1}, max {:.1}, {} reps x {} iterations",
+            case.name, m.median_ns, m.min_ns, m.max_ns, m.repetitions, m.iterations
+        );
+        medians.insert(case.name, m.median_ns);
+    }
+
+    for ratio in RATIOS {
+        if let (Some(num), Some(den)) =
+            (medians.get(ratio.numerator), medians.get(ratio.denominator))
+        {
+            let value = num / den;
+            let verdict = if value <= ratio.max { "ok" } else { "MISSED" };
+            eprintln!(
+                "ratio {} / {} = {value:.3} (target <= {}) {verdict}",
+                ratio.numerator, ratio.denominator, ratio.max
+            );
+        }
+    }
+}

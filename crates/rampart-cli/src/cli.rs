@@ -1,0 +1,110 @@
+//! Command-line arguments of the `rampart` binary and how each subcommand runs.
+
+use crate::{budget, report};
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The exit code for bad input, the same that clap uses for usage errors.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// rampart: resilience arithmetic and tooling for services and their dependencies.
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `rampart`.
+#[derive(Debug, Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Work out how many attempts fit in an SLA, step by step.
+    ///
+    /// Example: rampart budget --sla 5s --overhead 500ms --timeout 2s --backoff 1s
+    Budget(BudgetArgs),
+}
+
+/// Arguments of `rampart budget`. Durations use humantime syntax: `5s`, `500ms`, `1m 30s`.
+#[derive(Debug, Args)]
+pub struct BudgetArgs {
+    /// The user-facing SLA: the whole request must finish within it.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub sla: Duration,
+    /// Processing time spent outside the dependency call.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub overhead: Duration,
+    /// The per-attempt timeout.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// The wait between two attempts.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "0s")]
+    pub backoff: Duration,
+    /// Print one JSON object (durations in integer nanoseconds) instead of the steps.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, humantime::DurationError> {
+    humantime::parse_duration(s)
+}
+
+/// Runs a parsed command line, printing to stdout and errors to stderr.
+///
+/// Returns success, or [`EXIT_BAD_INPUT`] with a one-line `error: ...` on stderr when
+/// the arguments parse but make no sense (a zero timeout, an overhead not below the SLA).
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Budget(args) => run_budget(&args),
+    }
+}
+
+fn run_budget(args: &BudgetArgs) -> ExitCode {
+    match budget::plan(args.sla, args.overhead, args.timeout, args.backoff) {
+        Ok(plan) if args.json => {
+            println!("{}", report::json(&plan));
+            ExitCode::SUCCESS
+        }
+        Ok(plan) => {
+            for line in report::text(&plan) {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn backoff_defaults_to_zero() {
+        let cli = Cli::try_parse_from([
+            "rampart",
+            "budget",
+            "--sla",
+            "5s",
+            "--overhead",
+            "0",
+            "--timeout",
+            "1s",
+        ])
+        .unwrap();
+        let Command::Budget(args) = cli.command;
+        assert_eq!(args.backoff, Duration::ZERO);
+        assert!(!args.json);
+    }
+}

@@ -1,0 +1,93 @@
+//! The success path allocates nothing: proven with a counting global allocator.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use rampart::fallback::FallbackChain;
+use rampart::retry::{Jitter, RetryConfig};
+use rampart::{Error, Pipeline};
+
+fn poll_once<F: Future>(f: F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    pin!(f).poll(&mut cx)
+}
+
+#[test]
+fn call_future_size_is_reported() {
+    let p = pipeline();
+    let f = p.call(|| async { Ok::<u64, ()>(1) });
+    eprintln!("call future: {} bytes", std::mem::size_of_val(&f));
+}
+
+fn pipeline() -> Pipeline {
+    Pipeline::builder("payment")
+        .timeout(Duration::from_secs(5))
+        .retry(
+            RetryConfig::exponential(Duration::from_millis(100))
+                .with_max_attempts(3)
+                .with_jitter(Jitter::Full),
+        )
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("valid")
+}
+
+#[test]
+fn ready_success_through_retry_timeout_and_fallback_allocates_nothing() {
+    let p = pipeline();
+    let chain: FallbackChain<u64, &str> = FallbackChain::new().value("static", 0);
+    // Warm up thread-locals and lazily initialised state outside the measurement.
+    assert!(matches!(
+        poll_once(p.call_with_fallback(|| async { Ok(1) }, &chain)),
+        Poll::Ready(Ok(_))
+    ));
+    let info = allocation_counter::measure(|| {
+        for i in 0..1_000u64 {
+            let out = poll_once(p.call_with_fallback(move || async move { Ok(i) }, &chain));
+            match out {
+                Poll::Ready(Ok(v)) => assert!(!v.is_degraded()),
+                _ => panic!("expected a fresh success"),
+            }
+            let out: Poll<Result<u64, Error<&str>>> =
+                poll_once(p.call(move || async move { Ok(i) }));
+            assert!(matches!(out, Poll::Ready(Ok(_))));
+        }
+    });
+    assert_eq!(
+        info.count_total, 0,
+        "allocations on the success path: {info:?}"
+    );
+}
+
+#[test]
+fn success_after_waiting_allocates_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let p = pipeline();
+    let call = || async {
+        let r: Result<u64, Error<&str>> = p
+            .call(|| async {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Ok(7)
+            })
+            .await;
+        r
+    };
+    assert_eq!(rt.block_on(call()), Ok(7));
+    // Boxed before measuring: tokio's `block_on` boxes large futures in debug builds.
+    let many = Box::pin(async {
+        for _ in 0..100 {
+            assert_eq!(call().await, Ok(7));
+        }
+    });
+    let info = allocation_counter::measure(|| rt.block_on(many));
+    assert_eq!(
+        info.count_total, 0,
+        "allocations on the success path: {info:?}"
+    );
+}
