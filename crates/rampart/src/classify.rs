@@ -17,10 +17,10 @@
 //! let c: Classifier<u16, ApiError> = Classifier::new()
 //!     .retry_err_if(|e| matches!(e, ApiError::Unavailable))
 //!     .failure_ok_if(|status| *status >= 500);
-//! assert!(!c.classify(&Err(ApiError::BadRequest)).retryable);
-//! assert!(c.classify(&Err(ApiError::Unavailable)).retryable);
-//! assert_eq!(c.classify(&Ok(503)).class, OutcomeClass::Failure);
-//! assert_eq!(c.classify(&Ok(200)).class, OutcomeClass::Success);
+//! assert!(!c.classify(Err(&ApiError::BadRequest)).retryable);
+//! assert!(c.classify(Err(&ApiError::Unavailable)).retryable);
+//! assert_eq!(c.classify(Ok(&503)).class, OutcomeClass::Failure);
+//! assert_eq!(c.classify(Ok(&200)).class, OutcomeClass::Success);
 //! ```
 
 use std::fmt;
@@ -67,12 +67,12 @@ impl Verdict {
 
 /// Classifies the outcome of one attempt of an operation.
 pub trait Classify<T, E> {
-    /// The verdict on `outcome`.
-    fn classify(&self, outcome: &Result<T, E>) -> Verdict;
+    /// The verdict on `outcome` (by reference, so that classifying moves nothing).
+    fn classify(&self, outcome: Result<&T, &E>) -> Verdict;
 }
 
 impl<T, E, C: Classify<T, E> + ?Sized> Classify<T, E> for &C {
-    fn classify(&self, outcome: &Result<T, E>) -> Verdict {
+    fn classify(&self, outcome: Result<&T, &E>) -> Verdict {
         (**self).classify(outcome)
     }
 }
@@ -83,7 +83,7 @@ pub struct DefaultClassifier;
 
 impl<T, E> Classify<T, E> for DefaultClassifier {
     #[inline]
-    fn classify(&self, outcome: &Result<T, E>) -> Verdict {
+    fn classify(&self, outcome: Result<&T, &E>) -> Verdict {
         match outcome {
             Ok(_) => Verdict::SUCCESS,
             Err(_) => Verdict::RETRYABLE_FAILURE,
@@ -208,7 +208,7 @@ impl<T, E> Classifier<T, E> {
 }
 
 impl<T, E> Classify<T, E> for Classifier<T, E> {
-    fn classify(&self, outcome: &Result<T, E>) -> Verdict {
+    fn classify(&self, outcome: Result<&T, &E>) -> Verdict {
         match outcome {
             Ok(t) => {
                 let failed = self.ok_failure.as_ref().is_some_and(|p| p(t));
@@ -246,9 +246,9 @@ mod tests {
     #[test]
     fn default_is_err_retryable() {
         let c = DefaultClassifier;
-        assert_eq!(Classify::<(), ()>::classify(&c, &Ok(())), Verdict::SUCCESS);
+        assert_eq!(Classify::<(), ()>::classify(&c, Ok(&())), Verdict::SUCCESS);
         assert_eq!(
-            Classify::<(), ()>::classify(&c, &Err(())),
+            Classify::<(), ()>::classify(&c, Err(&())),
             Verdict::RETRYABLE_FAILURE
         );
     }
@@ -261,14 +261,14 @@ mod tests {
             .failure_ok_if(|s| *s >= 500)
             .retry_ok_if(|s| *s != 501)
             .retry_after_ok(|s| (*s == 503).then(|| Duration::from_secs(7)));
-        assert_eq!(c.classify(&Err(404)).class, OutcomeClass::Ignored);
-        assert!(!c.classify(&Err(400)).retryable);
-        assert!(c.classify(&Err(502)).retryable);
-        let v = c.classify(&Ok(503));
+        assert_eq!(c.classify(Err(&404)).class, OutcomeClass::Ignored);
+        assert!(!c.classify(Err(&400)).retryable);
+        assert!(c.classify(Err(&502)).retryable);
+        let v = c.classify(Ok(&503));
         assert_eq!(v.class, OutcomeClass::Failure);
         assert!(v.retryable);
         assert_eq!(v.retry_after, Some(Duration::from_secs(7)));
-        assert!(!c.classify(&Ok(501)).retryable);
-        assert_eq!(c.classify(&Ok(200)), Verdict::SUCCESS);
+        assert!(!c.classify(Ok(&501)).retryable);
+        assert_eq!(c.classify(Ok(&200)), Verdict::SUCCESS);
     }
 }

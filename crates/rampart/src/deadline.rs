@@ -108,11 +108,9 @@ impl<F: Future> Future for DeadlineScope<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let outer = Scope::get();
-        outer.with_at(this.deadline.at).set();
+        let saved = enter_at(this.deadline.at);
         let res = this.future.poll(cx);
-        let after = Scope::get();
-        outer.after_child(after).set();
+        restore(&saved);
         res
     }
 }
@@ -126,92 +124,151 @@ pub(crate) fn add(at: Instant, d: Duration) -> Instant {
 
 /// The deadline in force where the caller is being polled, pinning a relative one.
 pub(crate) fn current_instant() -> Option<Instant> {
-    let s = Scope::get();
-    if s.lazy.is_none() {
-        return s.at;
-    }
-    let now = Instant::now();
-    let pinned = s.pin(now);
-    pinned.set();
-    pinned.at
+    STATE.with(|s| {
+        if s.lazy.get() != NO_BUDGET {
+            pin(s, Instant::now());
+        }
+        s.at.get()
+    })
 }
 
-/// What the thread-local holds while a deadline-aware future is polled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Scope {
+/// "No relative budget" in [`State::lazy`].
+const NO_BUDGET: u64 = u64::MAX;
+
+/// The deadline visible to the code being polled now, one field per cell so that the
+/// success path of a timeout touches only one word.
+struct State {
     /// The absolute deadline, if one is known.
-    pub(crate) at: Option<Instant>,
-    /// A budget measured from a start that nobody has read the clock for yet.
-    pub(crate) lazy: Option<Duration>,
-    /// Set when a lazy budget was pinned during the current poll, to that "now".
-    pub(crate) pinned_at: Option<Instant>,
+    at: Cell<Option<Instant>>,
+    /// A budget in nanoseconds from a start that nobody has read the clock for yet.
+    lazy: Cell<u64>,
+    /// Counts the times a relative budget was pinned to the clock.
+    pins: Cell<u64>,
+    /// The instant of the latest pin.
+    pinned_at: Cell<Option<Instant>>,
 }
 
 thread_local! {
-    static SCOPE: Cell<Scope> = const { Cell::new(Scope::NONE) };
+    static STATE: State = const {
+        State {
+            at: Cell::new(None),
+            lazy: Cell::new(NO_BUDGET),
+            pins: Cell::new(0),
+            pinned_at: Cell::new(None),
+        }
+    };
 }
 
-impl Scope {
-    pub(crate) const NONE: Scope = Scope {
-        at: None,
-        lazy: None,
-        pinned_at: None,
-    };
-
-    #[inline]
-    pub(crate) fn get() -> Scope {
-        SCOPE.with(Cell::get)
+/// Pins the relative budget in force to `now`.
+fn pin(s: &State, now: Instant) {
+    let lazy = s.lazy.replace(NO_BUDGET);
+    if lazy != NO_BUDGET {
+        let t = add(now, Duration::from_nanos(lazy));
+        s.at.set(Some(s.at.get().map_or(t, |a| a.min(t))));
     }
+    s.pins.set(s.pins.get().wrapping_add(1));
+    s.pinned_at.set(Some(now));
+}
 
-    #[inline]
-    pub(crate) fn set(self) {
-        SCOPE.with(|s| s.set(self));
-    }
+/// What a scope replaced, to put back after the poll.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Saved {
+    at: Option<Instant>,
+    lazy: u64,
+    pins: u64,
+}
 
-    /// This scope narrowed by an absolute deadline.
-    #[inline]
-    pub(crate) fn with_at(self, at: Instant) -> Scope {
-        Scope {
-            at: Some(self.at.map_or(at, |a| a.min(at))),
-            lazy: self.lazy,
-            pinned_at: None,
+impl Saved {
+    /// The deadline the enclosing scopes had, pinned to `now` if they were relative.
+    pub(crate) fn outer_at(&self, now: Instant) -> Option<Instant> {
+        if self.lazy == NO_BUDGET {
+            return self.at;
         }
+        let t = add(now, Duration::from_nanos(self.lazy));
+        Some(self.at.map_or(t, |a| a.min(t)))
     }
+}
 
-    /// This scope narrowed by a budget from a start not yet read.
-    #[inline]
-    pub(crate) fn with_lazy(self, budget: Duration) -> Scope {
-        Scope {
-            at: self.at,
-            lazy: Some(self.lazy.map_or(budget, |l| l.min(budget))),
-            pinned_at: None,
-        }
-    }
+/// Narrows the deadline to `at` for the poll that follows.
+#[inline]
+pub(crate) fn enter_at(at: Instant) -> Saved {
+    STATE.with(|s| {
+        let saved = Saved {
+            at: s.at.get(),
+            lazy: s.lazy.get(),
+            pins: s.pins.get(),
+        };
+        s.at.set(Some(saved.at.map_or(at, |a| a.min(at))));
+        saved
+    })
+}
 
-    /// Pins the lazy budget to `now`.
-    #[inline]
-    pub(crate) fn pin(self, now: Instant) -> Scope {
-        match self.lazy {
-            None => self,
-            Some(l) => {
-                let t = add(now, l);
-                Scope {
-                    at: Some(self.at.map_or(t, |a| a.min(t))),
-                    lazy: None,
-                    pinned_at: Some(now),
-                }
-            }
-        }
-    }
+/// Narrows the relative budget to `budget` for the poll that follows.
+#[inline]
+pub(crate) fn enter_lazy(budget: Duration) -> Saved {
+    let b = crate::clock::duration_to_nanos(budget).min(NO_BUDGET - 1);
+    STATE.with(|s| {
+        let lazy = s.lazy.get();
+        let saved = Saved {
+            at: s.at.get(),
+            lazy,
+            pins: s.pins.get(),
+        };
+        s.lazy.set(lazy.min(b));
+        saved
+    })
+}
 
-    /// The scope to restore after polling a child whose scope ended as `child`: if the
-    /// child pinned the clock, this scope's lazy budget is pinned to the same instant.
-    #[inline]
-    pub(crate) fn after_child(self, child: Scope) -> Scope {
-        match child.pinned_at {
-            Some(now) if self.lazy.is_some() => self.pin(now),
-            _ => self,
+/// The instant a relative budget was pinned at since `saved`, if one was.
+#[inline]
+pub(crate) fn pinned_since(saved: &Saved) -> Option<Instant> {
+    STATE.with(|s| {
+        if s.pins.get() == saved.pins {
+            None
+        } else {
+            s.pinned_at.get()
         }
+    })
+}
+
+/// Puts back what [`enter_at`] replaced, keeping any pin made meanwhile.
+#[inline]
+pub(crate) fn restore(saved: &Saved) {
+    STATE.with(|s| match pinned_since_in(s, saved) {
+        Some(now) => {
+            s.at.set(saved.outer_at(now));
+            s.lazy.set(NO_BUDGET);
+        }
+        None => {
+            s.at.set(saved.at);
+            s.lazy.set(saved.lazy);
+        }
+    })
+}
+
+/// Puts back only the relative budget (what [`enter_lazy`] changed); for when nothing
+/// was pinned meanwhile.
+#[inline]
+pub(crate) fn restore_lazy(saved: &Saved) {
+    STATE.with(|s| s.lazy.set(saved.lazy));
+}
+
+/// Leaves a relative scope whose limit was pinned at `now`: the enclosing scopes become
+/// absolute, at the deadline they had (`outer`), and the pin is announced to them.
+pub(crate) fn leave_pinned(outer: Option<Instant>, now: Instant) {
+    STATE.with(|s| {
+        s.at.set(outer);
+        s.lazy.set(NO_BUDGET);
+        s.pins.set(s.pins.get().wrapping_add(1));
+        s.pinned_at.set(Some(now));
+    })
+}
+
+fn pinned_since_in(s: &State, saved: &Saved) -> Option<Instant> {
+    if s.pins.get() == saved.pins {
+        None
+    } else {
+        s.pinned_at.get()
     }
 }
 
@@ -232,19 +289,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn lazy_budget_pins_to_first_reader() {
-        let s = Scope::NONE.with_lazy(Duration::from_secs(2));
-        s.set();
+        let outer = enter_lazy(Duration::from_secs(4));
+        let inner = enter_lazy(Duration::from_secs(2));
         tokio::time::advance(Duration::from_secs(1)).await;
         let now = Instant::now();
-        let at = current_instant();
-        assert_eq!(at, Some(now + Duration::from_secs(2)));
-        let after = Scope::get();
-        assert_eq!(after.pinned_at, Some(now));
-        // A lazy parent adopts the child's pin.
-        let parent = Scope::NONE.with_lazy(Duration::from_secs(4));
-        let restored = parent.after_child(after);
-        assert_eq!(restored.at, Some(now + Duration::from_secs(4)));
-        Scope::NONE.set();
+        assert_eq!(current_instant(), Some(now + Duration::from_secs(2)));
+        assert_eq!(pinned_since(&inner), Some(now));
+        // The enclosing budget is pinned at the same instant.
+        assert_eq!(inner.outer_at(now), Some(now + Duration::from_secs(4)));
+        restore(&inner);
+        assert_eq!(current_instant(), Some(now + Duration::from_secs(4)));
+        restore(&outer);
+        assert_eq!(current_instant(), None);
     }
 
     #[test]

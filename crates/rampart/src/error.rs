@@ -5,6 +5,7 @@
 //! knows it, when to come back ([`Rejection::retry_after`]).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The outcome of a call through a pipeline that did not succeed.
@@ -128,91 +129,114 @@ impl fmt::Display for RejectionKind {
 }
 
 /// A policy's refusal: which pipeline, what kind, and when to come back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// One pointer wide (the details are shared behind an `Arc`), so that a
+/// `Result<T, Error<E>>` stays small and a successful call's result moves in registers.
+/// Clones share the details.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Rejection {
+    inner: Arc<Details>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Details {
     policy: &'static str,
-    name: std::sync::Arc<str>,
+    name: Arc<str>,
     kind: RejectionKind,
     retry_after: Option<Duration>,
     elapsed: Option<Duration>,
 }
 
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("name", &self.inner.name)
+            .field("policy", &self.inner.policy)
+            .field("kind", &self.inner.kind)
+            .field("retry_after", &self.inner.retry_after)
+            .field("elapsed", &self.inner.elapsed)
+            .finish()
+    }
+}
+
 impl Rejection {
     /// A rejection of `kind` by the policy `policy` (e.g. "retry") of the pipeline `name`.
-    pub fn new(name: std::sync::Arc<str>, policy: &'static str, kind: RejectionKind) -> Self {
+    pub fn new(name: Arc<str>, policy: &'static str, kind: RejectionKind) -> Self {
         Rejection {
-            policy,
-            name,
-            kind,
-            retry_after: None,
-            elapsed: None,
+            inner: Arc::new(Details {
+                policy,
+                name,
+                kind,
+                retry_after: None,
+                elapsed: None,
+            }),
         }
     }
 
     /// Sets when the caller may come back.
     pub fn with_retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = Some(after);
+        Arc::make_mut(&mut self.inner).retry_after = Some(after);
         self
     }
 
     /// Sets how long the call ran before it was cut (timeouts).
     pub fn with_elapsed(mut self, elapsed: Duration) -> Self {
-        self.elapsed = Some(elapsed);
+        Arc::make_mut(&mut self.inner).elapsed = Some(elapsed);
         self
     }
 
     /// The name of the pipeline that refused (e.g. "payment").
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
     }
 
     /// The kind of policy that refused ("timeout", "retry", "circuit_breaker", ...).
     pub fn policy(&self) -> &'static str {
-        self.policy
+        self.inner.policy
     }
 
     /// Why the call was refused.
     pub fn kind(&self) -> RejectionKind {
-        self.kind
+        self.inner.kind
     }
 
     /// When the caller may try again, if the policy knows.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.inner.retry_after
     }
 
     /// For timeouts: the time after which the call was cut.
     pub fn elapsed(&self) -> Option<Duration> {
-        self.elapsed
+        self.inner.elapsed
     }
 
     /// True for [`RejectionKind::Timeout`].
     pub fn is_timeout(&self) -> bool {
-        self.kind == RejectionKind::Timeout
+        self.kind() == RejectionKind::Timeout
     }
 
     /// True for [`RejectionKind::DeadlineExceeded`].
     pub fn is_deadline_exceeded(&self) -> bool {
-        self.kind == RejectionKind::DeadlineExceeded
+        self.kind() == RejectionKind::DeadlineExceeded
     }
 
     /// True for [`RejectionKind::CircuitOpen`].
     pub fn is_circuit_open(&self) -> bool {
-        self.kind == RejectionKind::CircuitOpen
+        self.kind() == RejectionKind::CircuitOpen
     }
 }
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.kind)?;
-        if let Some(e) = self.elapsed {
+        write!(f, "{}: {}", self.name(), self.kind())?;
+        if let Some(e) = self.elapsed() {
             write!(
                 f,
                 " after {}",
                 humantime_serde::re::humantime::format_duration(e)
             )?;
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = self.retry_after() {
             write!(
                 f,
                 ", retry after {}",
@@ -224,3 +248,31 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_and_display() {
+        for k in [
+            RejectionKind::Timeout,
+            RejectionKind::DeadlineExceeded,
+            RejectionKind::CircuitOpen,
+            RejectionKind::BulkheadFull,
+            RejectionKind::RateLimited,
+            RejectionKind::Shed,
+            RejectionKind::RetryBudgetExhausted,
+            RejectionKind::Injected,
+        ] {
+            let r = Rejection::new("p".into(), "test", k);
+            assert_eq!(r.kind(), k);
+        }
+        let r = Rejection::new("p".into(), "timeout", RejectionKind::Timeout)
+            .with_elapsed(Duration::from_secs(2))
+            .with_retry_after(Duration::from_secs(90));
+        assert_eq!(r.elapsed(), Some(Duration::from_secs(2)));
+        assert!(r.retry_after().is_some());
+        assert_eq!(r.to_string(), "p: timeout after 2s, retry after 1m 30s");
+    }
+}

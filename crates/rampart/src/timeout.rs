@@ -37,7 +37,9 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, Sleep};
 
 use crate::config::{positive, ConfigError};
-use crate::deadline::{add, Scope};
+use crate::deadline::{
+    add, enter_at, enter_lazy, leave_pinned, pinned_since, restore, restore_lazy, Saved,
+};
 use crate::error::RejectionKind;
 
 /// Settings of a timeout.
@@ -118,46 +120,41 @@ impl Limit {
         }
     }
 
-    /// Publishes this limit for the poll that follows; returns the scope to restore.
-    #[inline]
-    pub(crate) fn enter(&self, duration: Duration) -> Scope {
-        let parent = Scope::get();
-        let mine = match self.at {
-            Some(at) => parent.with_at(at),
-            None => parent.with_lazy(duration),
-        };
-        mine.set();
-        parent
+    /// Publishes this limit for the poll that follows; returns what to restore.
+    #[inline(always)]
+    pub(crate) fn enter(&self, duration: Duration) -> Saved {
+        match self.at {
+            Some(at) => enter_at(at),
+            None => enter_lazy(duration),
+        }
     }
 
-    /// Restores the parent scope after a poll; pins the limit if the inner future is
-    /// pending or a nested reader already pinned it.
-    #[inline]
-    pub(crate) fn exit(&mut self, duration: Duration, parent: Scope, pending: bool) {
-        let child = Scope::get();
+    /// Restores the enclosing deadline after a poll; pins the limit to the clock if the
+    /// inner future is pending or a nested reader already pinned it.
+    #[inline(always)]
+    pub(crate) fn exit(&mut self, duration: Duration, saved: Saved, pending: bool) {
         if self.at.is_some() {
-            parent.after_child(child).set();
+            restore(&saved);
             return;
         }
-        let now = match child.pinned_at {
+        let now = match pinned_since(&saved) {
             Some(now) => now,
             None if pending => Instant::now(),
             None => {
-                parent.set();
+                restore_lazy(&saved);
                 return;
             }
         };
-        let parent = parent.pin(now);
+        let outer = saved.outer_at(now);
         let own = add(now, duration);
-        let (at, kind) = match parent.at {
+        let (at, kind) = match outer {
             Some(p) if p < own => (p, RejectionKind::DeadlineExceeded),
             _ => (own, RejectionKind::Timeout),
         };
         self.start = Some(now);
         self.at = Some(at);
         self.kind = kind;
-        // Ancestors with a relative budget pin to the same instant.
-        parent.set();
+        leave_pinned(outer, now);
     }
 
     /// What the rejection says when the limit fires.

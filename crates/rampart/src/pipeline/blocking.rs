@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::Duration;
 
-use super::decide::{conclude, decide, judge, Outcome, Times};
+use super::decide::{conclude, decide, judge, Conclusion, Outcome, Times};
 use super::{Policy, Shared};
 use crate::classify::Classify;
 use crate::clock::duration_to_nanos;
@@ -82,7 +82,10 @@ where
     let out = step(shared, depth + 1, op, c);
     DEADLINE.with(|c| c.set(outer));
     let end = shared.clock.now_nanos();
-    if end <= at {
+    // An inner timeout that already cut the work speaks first, as in an async call.
+    let cut = matches!(&out, Err(Error::Rejected(r))
+        if matches!(r.kind(), RejectionKind::Timeout | RejectionKind::DeadlineExceeded));
+    if end <= at || cut {
         return out;
     }
     let after = Duration::from_nanos(end.saturating_sub(start));
@@ -111,8 +114,11 @@ where
     let mut attempts = 1;
     loop {
         let out = step(shared, depth + 1, op, c);
-        let judged = judge(c, |k| p.retries(k), out);
-        let next = decide(shared, p, attempts, &mut previous, &judged, || {
+        let judged = judge(c, |k| p.retries(k), &out);
+        if judged.success {
+            return out;
+        }
+        let next = decide(shared, p, attempts, &mut previous, judged, || {
             let now = shared.clock.now_nanos();
             Times {
                 elapsed: Duration::from_nanos(now.saturating_sub(start)),
@@ -121,14 +127,16 @@ where
                     .map(|at| Duration::from_nanos(at.saturating_sub(now))),
             }
         });
-        match conclude(shared, p, attempts, next, judged.outcome) {
-            Ok(delay) => {
+        match conclude(shared, p, attempts, next, &out) {
+            Conclusion::Retry(delay) => {
+                drop(out);
                 if !delay.is_zero() {
                     shared.clock.sleep_blocking(delay);
                 }
                 attempts += 1;
             }
-            Err(outcome) => return outcome,
+            Conclusion::Keep => return out,
+            Conclusion::Replace(other) => return other,
         }
     }
 }
@@ -148,14 +156,14 @@ where
     let mut launched = 1;
     loop {
         let out = step(shared, depth + 1, op, c);
-        let judged = judge(c, |k| k == RejectionKind::Timeout, out);
+        let judged = judge(c, |k| k == RejectionKind::Timeout, &out);
         if !judged.retryable || launched >= h.config.max_attempts {
-            return judged.outcome;
+            return out;
         }
         let budget_ok =
             !h.config.use_budget || shared.budget.as_ref().is_none_or(|b| b.try_withdraw());
         if !budget_ok {
-            return judged.outcome;
+            return out;
         }
         launched += 1;
         shared

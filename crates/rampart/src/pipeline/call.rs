@@ -7,17 +7,29 @@ use std::task::{Context, Poll};
 
 use tokio::time::{Instant, Sleep};
 
-use super::node::{Env, Leaf, Node, Step, Timers};
+use super::decide::Outcome;
+use super::node::{missing, Env, Leaf, Node, Step, Timers};
 use super::Shared;
 use crate::classify::Classify;
 use crate::error::Error;
 
-/// The nest of stages, one per possible policy (see [`MAX_POLICIES`](super::MAX_POLICIES)).
-type Chain<Fut, T, E> = Node<
-    Node<Node<Node<Node<Node<Node<Node<Leaf<Fut>, T, E>, T, E>, T, E>, T, E>, T, E>, T, E>, T, E>,
-    T,
-    E,
->;
+type N<I, T, E> = Node<I, T, E>;
+type Chain1<Fut, T, E> = N<Leaf<Fut>, T, E>;
+type Chain2<Fut, T, E> = N<Chain1<Fut, T, E>, T, E>;
+type Chain4<Fut, T, E> = N<N<Chain2<Fut, T, E>, T, E>, T, E>;
+type Chain8<Fut, T, E> = N<N<N<N<Chain4<Fut, T, E>, T, E>, T, E>, T, E>, T, E>;
+
+pin_project_lite::pin_project! {
+    /// The nest of stages, as deep as the pipeline needs (up to
+    /// [`MAX_POLICIES`](super::MAX_POLICIES)): a shallow pipeline pays for few stages.
+    #[project = ChainProj]
+    enum Chain<Fut, T, E> {
+        One { #[pin] c: Chain1<Fut, T, E> },
+        Two { #[pin] c: Chain2<Fut, T, E> },
+        Four { #[pin] c: Chain4<Fut, T, E> },
+        Eight { #[pin] c: Chain8<Fut, T, E> },
+    }
+}
 
 pin_project_lite::pin_project! {
     /// The future returned by [`Pipeline::call`](super::Pipeline::call).
@@ -52,7 +64,20 @@ where
             op,
             classifier,
             started: false,
-            chain: <Chain<Fut, T, E> as Step<F, C, T, E>>::fresh(),
+            chain: match shared.policies.len() {
+                0 | 1 => Chain::One {
+                    c: <Chain1<Fut, T, E> as Step<F, C, T, E>>::fresh(),
+                },
+                2 => Chain::Two {
+                    c: <Chain2<Fut, T, E> as Step<F, C, T, E>>::fresh(),
+                },
+                3 | 4 => Chain::Four {
+                    c: <Chain4<Fut, T, E> as Step<F, C, T, E>>::fresh(),
+                },
+                _ => Chain::Eight {
+                    c: <Chain8<Fut, T, E> as Step<F, C, T, E>>::fresh(),
+                },
+            },
             sleep: None,
         }
     }
@@ -87,6 +112,7 @@ where
             }
         }
         let mut fired = None;
+        let mut out: Option<Outcome<T, E>> = None;
         loop {
             let mut env = Env {
                 op: &mut *this.op,
@@ -96,9 +122,16 @@ where
                     fired,
                     earliest: None,
                 },
+                out: &mut out,
             };
-            if let Poll::Ready(out) = this.chain.as_mut().poll_step(cx, &mut env, 0) {
-                return Poll::Ready(out);
+            let polled = match this.chain.as_mut().project() {
+                ChainProj::One { c } => c.poll_step(cx, &mut env, 0),
+                ChainProj::Two { c } => c.poll_step(cx, &mut env, 0),
+                ChainProj::Four { c } => c.poll_step(cx, &mut env, 0),
+                ChainProj::Eight { c } => c.poll_step(cx, &mut env, 0),
+            };
+            if polled.is_ready() {
+                return Poll::Ready(out.take().unwrap_or_else(|| missing(shared)));
             }
             let Some(at) = env.timers.earliest else {
                 return Poll::Pending;

@@ -1,4 +1,7 @@
 //! The decisions retry and hedging make after an attempt, shared by async and blocking.
+//!
+//! Outcomes are looked at by reference: an attempt's result stays where the operation
+//! left it until the call returns it, so deciding moves nothing.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,9 +15,9 @@ use crate::retry::RetryPolicy;
 /// What one attempt produced, as the caller would see it.
 pub(crate) type Outcome<T, E> = Result<T, Error<E>>;
 
-/// An outcome with the facts retry and hedging need about it.
-pub(crate) struct Judged<T, E> {
-    pub(crate) outcome: Outcome<T, E>,
+/// The facts retry and hedging need about an outcome.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Judged {
     /// A failure that another attempt may fix.
     pub(crate) retryable: bool,
     pub(crate) hint: Option<Duration>,
@@ -26,28 +29,23 @@ pub(crate) struct Judged<T, E> {
 pub(crate) fn judge<C, T, E>(
     classifier: &C,
     retries: impl Fn(RejectionKind) -> bool,
-    outcome: Outcome<T, E>,
-) -> Judged<T, E>
+    outcome: &Outcome<T, E>,
+) -> Judged
 where
     C: Classify<T, E>,
 {
-    let raw: Result<T, E> = match outcome {
-        Ok(t) => Ok(t),
-        Err(Error::Operation(e)) => Err(e),
+    let v = match outcome {
+        Ok(t) => classifier.classify(Ok(t)),
+        Err(Error::Operation(e)) => classifier.classify(Err(e)),
         Err(Error::Rejected(r)) => {
-            let retryable = retries(r.kind());
-            let hint = r.retry_after();
             return Judged {
-                outcome: Err(Error::Rejected(r)),
-                retryable,
-                hint,
+                retryable: retries(r.kind()),
+                hint: r.retry_after(),
                 success: false,
-            };
+            }
         }
     };
-    let v = classifier.classify(&raw);
     Judged {
-        outcome: raw.map_err(Error::Operation),
         retryable: v.class == OutcomeClass::Failure && v.retryable,
         hint: v.retry_after,
         success: v.class == OutcomeClass::Success,
@@ -73,13 +71,14 @@ pub(crate) struct Times {
     pub(crate) remaining: Option<Duration>,
 }
 
-/// Decides whether to retry after attempt number `attempts` produced `judged`.
-pub(crate) fn decide<T, E>(
+/// Decides whether to retry after attempt number `attempts` produced an outcome judged
+/// `judged`; `previous` carries the last backoff delay.
+pub(crate) fn decide(
     shared: &Shared,
     policy: &RetryPolicy,
     attempts: u32,
     previous: &mut Option<Duration>,
-    judged: &Judged<T, E>,
+    judged: Judged,
     times: impl FnOnce() -> Times,
 ) -> Next {
     if !judged.retryable {
@@ -127,15 +126,25 @@ impl<T, E: fmt::Debug> fmt::Debug for Shown<'_, T, E> {
     }
 }
 
-/// Reports the decision and turns it into the outcome to return, if the call ends.
+/// What a retry does with the outcome in hand after [`decide`].
+pub(crate) enum Conclusion<T, E> {
+    /// Drop it and try again after this delay.
+    Retry(Duration),
+    /// Return it as it is.
+    Keep,
+    /// Return this instead.
+    Replace(Outcome<T, E>),
+}
+
+/// Reports the decision and says what becomes of the outcome.
 pub(crate) fn conclude<T, E: fmt::Debug>(
     shared: &Shared,
     policy: &RetryPolicy,
     attempts: u32,
     next: Next,
-    outcome: Outcome<T, E>,
-) -> Result<Duration, Outcome<T, E>> {
-    let shown = Shown(&outcome);
+    outcome: &Outcome<T, E>,
+) -> Conclusion<T, E> {
+    let shown = Shown(outcome);
     match next {
         Next::Retry(delay) => {
             shared
@@ -146,16 +155,16 @@ pub(crate) fn conclude<T, E: fmt::Debug>(
                     delay,
                     error: &shown,
                 });
-            Ok(delay)
+            Conclusion::Retry(delay)
         }
-        Next::Stop(None) => Err(outcome),
+        Next::Stop(None) => Conclusion::Keep,
         Next::Stop(Some(reason)) => {
             shared.events.emit(&shared.name, || EventKind::RetryGaveUp {
                 attempts,
                 reason,
                 error: &shown,
             });
-            Err(outcome)
+            Conclusion::Keep
         }
         Next::Deadline => {
             shared.events.emit(&shared.name, || EventKind::RetryGaveUp {
@@ -163,7 +172,7 @@ pub(crate) fn conclude<T, E: fmt::Debug>(
                 reason: GiveUpReason::Deadline,
                 error: &shown,
             });
-            Err(Err(Error::Rejected(Rejection::new(
+            Conclusion::Replace(Err(Error::Rejected(Rejection::new(
                 shared.name.clone(),
                 "retry",
                 RejectionKind::DeadlineExceeded,

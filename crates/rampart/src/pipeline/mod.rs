@@ -387,6 +387,13 @@ impl PipelineBuilder {
             .iter()
             .map(PolicyConfig::build)
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(b) = &cfg.retry_budget {
+            // Named after the key in `PipelineConfig` (and configuration files).
+            b.validate().map_err(|e| {
+                let field = e.field().replacen("budget", "retry_budget", 1);
+                ConfigError::new(field, e.message())
+            })?;
+        }
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
         let wants_budget = cfg.policies.iter().any(PolicyConfig::draws_on_budget);
         let budget = match (self.shared_budget, cfg.retry_budget) {
