@@ -190,7 +190,7 @@ impl Saved {
 }
 
 /// Narrows the deadline to `at` for the poll that follows.
-#[inline]
+#[inline(always)]
 pub(crate) fn enter_at(at: Instant) -> Saved {
     STATE.with(|s| {
         let saved = Saved {
@@ -204,7 +204,7 @@ pub(crate) fn enter_at(at: Instant) -> Saved {
 }
 
 /// Narrows the relative budget to `budget` for the poll that follows.
-#[inline]
+#[inline(always)]
 pub(crate) fn enter_lazy(budget: Duration) -> Saved {
     let b = crate::clock::duration_to_nanos(budget).min(NO_BUDGET - 1);
     STATE.with(|s| {
@@ -220,7 +220,8 @@ pub(crate) fn enter_lazy(budget: Duration) -> Saved {
 }
 
 /// The instant a relative budget was pinned at since `saved`, if one was.
-#[inline]
+#[inline(always)]
+#[cfg(test)]
 pub(crate) fn pinned_since(saved: &Saved) -> Option<Instant> {
     STATE.with(|s| {
         if s.pins.get() == saved.pins {
@@ -232,7 +233,7 @@ pub(crate) fn pinned_since(saved: &Saved) -> Option<Instant> {
 }
 
 /// Puts back what [`enter_at`] replaced, keeping any pin made meanwhile.
-#[inline]
+#[inline(always)]
 pub(crate) fn restore(saved: &Saved) {
     STATE.with(|s| match pinned_since_in(s, saved) {
         Some(now) => {
@@ -246,11 +247,33 @@ pub(crate) fn restore(saved: &Saved) {
     })
 }
 
-/// Puts back only the relative budget (what [`enter_lazy`] changed); for when nothing
-/// was pinned meanwhile.
-#[inline]
-pub(crate) fn restore_lazy(saved: &Saved) {
-    STATE.with(|s| s.lazy.set(saved.lazy));
+/// How a relative scope ends: see [`leave_lazy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leave {
+    /// Nothing was pinned and the work is done: the budget is put back.
+    Restored,
+    /// A nested reader pinned the budget at this instant.
+    PinnedAt(Instant),
+    /// Nothing was pinned but the work goes on: the caller must pin it.
+    NeedsPin,
+}
+
+/// Ends a relative scope entered with [`enter_lazy`] in one thread-local access.
+#[inline(always)]
+pub(crate) fn leave_lazy(saved: &Saved, pending: bool) -> Leave {
+    STATE.with(|s| {
+        if s.pins.get() != saved.pins {
+            return match s.pinned_at.get() {
+                Some(now) => Leave::PinnedAt(now),
+                None => Leave::NeedsPin,
+            };
+        }
+        if pending {
+            return Leave::NeedsPin;
+        }
+        s.lazy.set(saved.lazy);
+        Leave::Restored
+    })
 }
 
 /// Leaves a relative scope whose limit was pinned at `now`: the enclosing scopes become

@@ -37,9 +37,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, Sleep};
 
 use crate::config::{positive, ConfigError};
-use crate::deadline::{
-    add, enter_at, enter_lazy, leave_pinned, pinned_since, restore, restore_lazy, Saved,
-};
+use crate::deadline::{add, enter_at, enter_lazy, leave_lazy, leave_pinned, restore, Leave, Saved};
 use crate::error::RejectionKind;
 
 /// Settings of a timeout.
@@ -137,13 +135,10 @@ impl Limit {
             restore(&saved);
             return;
         }
-        let now = match pinned_since(&saved) {
-            Some(now) => now,
-            None if pending => Instant::now(),
-            None => {
-                restore_lazy(&saved);
-                return;
-            }
+        let now = match leave_lazy(&saved, pending) {
+            Leave::Restored => return,
+            Leave::PinnedAt(now) => now,
+            Leave::NeedsPin => Instant::now(),
         };
         let outer = saved.outer_at(now);
         let own = add(now, duration);

@@ -15,6 +15,7 @@ pub const CASES: &[Case] = &[
         "rampart_pipeline_retry_timeout_ok",
         pipeline_retry_timeout_ok,
     ),
+    Case::new("rampart_pipeline_timeout_ok", pipeline_timeout_ok),
 ];
 
 /// The retry policy of both pipeline cases: exponential from 100 ms, 3 attempts.
@@ -48,6 +49,18 @@ fn pipeline_retry_timeout_ok(iterations: u64) -> Duration {
         .timeout(Duration::from_secs(1))
         .build()
         .expect("the bench retry + timeout pipeline is valid");
+    let pipeline = &pipeline;
+    async_loop(iterations, move |x| {
+        pipeline.call(move || ready(Ok::<u64, Infallible>(x)))
+    })
+}
+
+/// A pipeline with only a 1 s timeout, operation ready at once: the cost of one stage.
+fn pipeline_timeout_ok(iterations: u64) -> Duration {
+    let pipeline = Pipeline::builder("bench")
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("the bench timeout pipeline is valid");
     let pipeline = &pipeline;
     async_loop(iterations, move |x| {
         pipeline.call(move || ready(Ok::<u64, Infallible>(x)))

@@ -8,26 +8,28 @@ use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 
 use super::decide::Outcome;
-use super::node::{missing, Env, Leaf, Node, Step, Timers};
+use super::node::{missing, Env, Hedging, Leaf, Node, Plain, Step, Timers};
+use super::Depth;
 use super::Shared;
 use crate::classify::Classify;
 use crate::error::Error;
 
-type N<I, T, E> = Node<I, T, E>;
-type Chain1<Fut, T, E> = N<Leaf<Fut>, T, E>;
-type Chain2<Fut, T, E> = N<Chain1<Fut, T, E>, T, E>;
-type Chain4<Fut, T, E> = N<N<Chain2<Fut, T, E>, T, E>, T, E>;
-type Chain8<Fut, T, E> = N<N<N<N<Chain4<Fut, T, E>, T, E>, T, E>, T, E>, T, E>;
+type N<I, T, E, M> = Node<I, T, E, M>;
+type Chain1<Fut, T, E, M> = N<Leaf<Fut>, T, E, M>;
+type Chain2<Fut, T, E, M> = N<Chain1<Fut, T, E, M>, T, E, M>;
+type Chain4<Fut, T, E, M> = N<N<Chain2<Fut, T, E, M>, T, E, M>, T, E, M>;
+type Chain8<Fut, T, E, M> = N<N<N<N<Chain4<Fut, T, E, M>, T, E, M>, T, E, M>, T, E, M>, T, E, M>;
 
 pin_project_lite::pin_project! {
     /// The nest of stages, as deep as the pipeline needs (up to
     /// [`MAX_POLICIES`](super::MAX_POLICIES)): a shallow pipeline pays for few stages.
     #[project = ChainProj]
     enum Chain<Fut, T, E> {
-        One { #[pin] c: Chain1<Fut, T, E> },
-        Two { #[pin] c: Chain2<Fut, T, E> },
-        Four { #[pin] c: Chain4<Fut, T, E> },
-        Eight { #[pin] c: Chain8<Fut, T, E> },
+        One { #[pin] c: Chain1<Fut, T, E, Plain> },
+        Two { #[pin] c: Chain2<Fut, T, E, Plain> },
+        Four { #[pin] c: Chain4<Fut, T, E, Plain> },
+        Eight { #[pin] c: Chain8<Fut, T, E, Plain> },
+        Hedged { #[pin] c: Chain8<Fut, T, E, Hedging> },
     }
 }
 
@@ -64,21 +66,41 @@ where
             op,
             classifier,
             started: false,
-            chain: match shared.policies.len() {
-                0 | 1 => Chain::One {
-                    c: <Chain1<Fut, T, E> as Step<F, C, T, E>>::fresh(),
-                },
-                2 => Chain::Two {
-                    c: <Chain2<Fut, T, E> as Step<F, C, T, E>>::fresh(),
-                },
-                3 | 4 => Chain::Four {
-                    c: <Chain4<Fut, T, E> as Step<F, C, T, E>>::fresh(),
-                },
-                _ => Chain::Eight {
-                    c: <Chain8<Fut, T, E> as Step<F, C, T, E>>::fresh(),
-                },
-            },
+            chain: Chain::for_pipeline::<F, C>(shared),
             sleep: None,
+        }
+    }
+}
+
+impl<Fut, T, E> Chain<Fut, T, E> {
+    /// A chain as deep as the pipeline needs; one that can hedge if it has a hedge.
+    #[inline]
+    fn for_pipeline<F, C>(shared: &Shared) -> Self
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+        E: fmt::Debug,
+    {
+        fn fresh<S: Step<F, C, T, E>, F, C, T, E>() -> S {
+            S::fresh()
+        }
+        match shared.depth {
+            Depth::One => Chain::One {
+                c: fresh::<_, F, C, T, E>(),
+            },
+            Depth::Two => Chain::Two {
+                c: fresh::<_, F, C, T, E>(),
+            },
+            Depth::Four => Chain::Four {
+                c: fresh::<_, F, C, T, E>(),
+            },
+            Depth::Eight => Chain::Eight {
+                c: fresh::<_, F, C, T, E>(),
+            },
+            Depth::Hedged => Chain::Hedged {
+                c: fresh::<_, F, C, T, E>(),
+            },
         }
     }
 }
@@ -125,10 +147,11 @@ where
                 out: &mut out,
             };
             let polled = match this.chain.as_mut().project() {
-                ChainProj::One { c } => c.poll_step(cx, &mut env, 0),
-                ChainProj::Two { c } => c.poll_step(cx, &mut env, 0),
-                ChainProj::Four { c } => c.poll_step(cx, &mut env, 0),
-                ChainProj::Eight { c } => c.poll_step(cx, &mut env, 0),
+                ChainProj::One { c } => poll_chain(c, cx, &mut env),
+                ChainProj::Two { c } => poll_chain(c, cx, &mut env),
+                ChainProj::Four { c } => poll_chain(c, cx, &mut env),
+                ChainProj::Eight { c } => poll_chain(c, cx, &mut env),
+                ChainProj::Hedged { c } => poll_chain(c, cx, &mut env),
             };
             if polled.is_ready() {
                 return Poll::Ready(out.take().unwrap_or_else(|| missing(shared)));
@@ -151,4 +174,18 @@ where
             fired = Some(Instant::now().max(at));
         }
     }
+}
+
+/// Polls one nest of stages: its stages are inlined into this function, one per depth,
+/// and kept apart from the other depths so each stays small.
+#[inline(never)]
+fn poll_chain<S, F, C, T, E>(
+    chain: Pin<&mut S>,
+    cx: &mut Context<'_>,
+    env: &mut Env<'_, F, C, T, E>,
+) -> Poll<()>
+where
+    S: Step<F, C, T, E>,
+{
+    chain.poll_step(cx, env, 0)
 }

@@ -142,10 +142,36 @@ pub(crate) enum Policy {
     Hedge(HedgePolicy),
 }
 
+/// How deep a call's nest of stages is, and whether it can hedge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    One,
+    Two,
+    Four,
+    Eight,
+    Hedged,
+}
+
+impl Depth {
+    fn of(policies: &[Policy]) -> Depth {
+        if policies.iter().any(|p| matches!(p, Policy::Hedge(_))) {
+            return Depth::Hedged;
+        }
+        match policies.len() {
+            0 | 1 => Depth::One,
+            2 => Depth::Two,
+            3 | 4 => Depth::Four,
+            _ => Depth::Eight,
+        }
+    }
+}
+
 /// What every call of a pipeline (and its clones) shares.
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) policies: Vec<Policy>,
+    /// Which nest of stages a call needs, decided once.
+    pub(crate) depth: Depth,
     pub(crate) events: Events,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -404,6 +430,7 @@ impl PipelineBuilder {
         Ok(Pipeline {
             shared: Arc::new(Shared {
                 name: self.name,
+                depth: Depth::of(&policies),
                 policies,
                 events: Events::new(self.listener),
                 budget,

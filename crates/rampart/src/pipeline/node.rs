@@ -137,13 +137,56 @@ where
     }
 }
 
-/// The per-call state of the policy a node interprets.
-enum Run<I, T, E> {
+/// The per-call state of the policy a node interprets. Nothing here needs dropping;
+/// a hedge keeps its state in the node's [`Mode`] slot.
+enum Run {
     Idle,
     Timeout(Limit),
     Retry(RetryRun),
-    /// `None` until the first attempt needs company.
-    Hedge(Option<Box<HedgeRun<I, T, E>>>),
+    Hedge,
+}
+
+/// Whether a chain of stages can hedge. Chains of pipelines without a hedging policy
+/// use [`Plain`], whose stages hold nothing that needs dropping, so dropping a call
+/// costs nothing.
+pub(crate) trait Mode {
+    /// Where a hedging stage keeps its attempts.
+    type Slot<I, T, E>;
+    /// An empty slot.
+    fn empty<I, T, E>() -> Self::Slot<I, T, E>;
+    /// The hedge state in a slot, if this mode can hedge.
+    fn hedge<I, T, E>(slot: &mut Self::Slot<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>>;
+}
+
+/// A hedge's state: `None` until the first attempt needs company.
+pub(crate) type HedgeSlot<I, T, E> = Option<Box<HedgeRun<I, T, E>>>;
+
+/// Stages that cannot hedge.
+pub(crate) enum Plain {}
+
+/// Stages that can hedge.
+pub(crate) enum Hedging {}
+
+impl Mode for Plain {
+    type Slot<I, T, E> = ();
+    #[inline(always)]
+    fn empty<I, T, E>() {}
+    #[inline(always)]
+    fn hedge<I, T, E>(_: &mut ()) -> Option<&mut HedgeSlot<I, T, E>> {
+        None
+    }
+}
+
+impl Mode for Hedging {
+    type Slot<I, T, E> = HedgeSlot<I, T, E>;
+    #[inline(always)]
+    fn empty<I, T, E>() -> HedgeSlot<I, T, E> {
+        None
+    }
+    #[inline(always)]
+    fn hedge<I, T, E>(slot: &mut HedgeSlot<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>> {
+        Some(slot)
+    }
 }
 
 struct RetryRun {
@@ -153,7 +196,7 @@ struct RetryRun {
     wake_at: Option<Instant>,
 }
 
-struct HedgeRun<I, T, E> {
+pub(crate) struct HedgeRun<I, T, E> {
     launched: u32,
     primary_live: bool,
     start: Instant,
@@ -164,10 +207,11 @@ struct HedgeRun<I, T, E> {
 
 pin_project_lite::pin_project! {
     /// A stage that behaves as the policy at its depth.
-    pub(crate) struct Node<I, T, E> {
+    pub(crate) struct Node<I, T, E, M: Mode> {
         #[pin]
         inner: I,
-        run: Run<I, T, E>,
+        run: Run,
+        hedge: M::Slot<I, T, E>,
     }
 }
 
@@ -179,9 +223,10 @@ enum Flow {
     Return(Poll<()>),
 }
 
-impl<F, C, T, E, I> Step<F, C, T, E> for Node<I, T, E>
+impl<F, C, T, E, I, M> Step<F, C, T, E> for Node<I, T, E, M>
 where
     I: Step<F, C, T, E>,
+    M: Mode,
     C: Classify<T, E>,
     E: fmt::Debug,
 {
@@ -190,6 +235,7 @@ where
         Node {
             inner: I::fresh(),
             run: Run::Idle,
+            hedge: M::empty(),
         }
     }
 
@@ -217,8 +263,12 @@ where
                         return p;
                     }
                 }
-                (Run::Hedge(Some(run)), Some(Policy::Hedge(p))) if !run.primary_live => {
-                    return hedge_rest(this.inner.as_mut(), run, p, cx, env, depth);
+                (Run::Hedge, Some(Policy::Hedge(p))) => {
+                    if let Some(Some(run)) = M::hedge(this.hedge) {
+                        if !run.primary_live {
+                            return hedge_rest(this.inner.as_mut(), run, p, cx, env, depth);
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -233,9 +283,10 @@ where
                 (Run::Retry(run), Some(Policy::Retry(p))) => {
                     retry_after(this.inner.as_mut(), run, p, res, env)
                 }
-                (Run::Hedge(slot), Some(Policy::Hedge(p))) => {
-                    hedge_after(this.inner.as_mut(), slot, p, res, cx, env, depth)
-                }
+                (Run::Hedge, Some(Policy::Hedge(p))) => match M::hedge(this.hedge) {
+                    Some(slot) => hedge_after(this.inner.as_mut(), slot, p, res, cx, env, depth),
+                    None => Flow::Return(res),
+                },
                 _ => Flow::Return(res),
             };
             if let Flow::Return(p) = flow {
@@ -245,7 +296,7 @@ where
     }
 }
 
-impl<I, T, E> Run<I, T, E> {
+impl Run {
     fn start(policy: &Policy) -> Self {
         match policy {
             Policy::Timeout(_) => Run::Timeout(Limit::new()),
@@ -255,7 +306,7 @@ impl<I, T, E> Run<I, T, E> {
                 first_start: None,
                 wake_at: None,
             }),
-            Policy::Hedge(_) => Run::Hedge(None),
+            Policy::Hedge(_) => Run::Hedge,
         }
     }
 }
