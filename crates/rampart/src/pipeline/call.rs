@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 
 use super::decide::Outcome;
-use super::node::{missing, Env, Hedging, Leaf, Node, Plain, Step, Timers};
+use super::node::{Hedging, Node, Plain};
+use super::stage::{missing, Env, Leaf, Step, Timers};
 use super::Depth;
 use super::Shared;
 use crate::classify::Classify;

@@ -48,91 +48,33 @@
 //! ```
 
 mod blocking;
+mod builder;
 mod call;
+mod config;
 mod decide;
+mod hedging;
 mod node;
+mod stage;
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
+pub use self::builder::PipelineBuilder;
 pub use self::call::Call;
+pub use self::config::{PipelineConfig, PolicyConfig};
 use crate::classify::{Classify, DefaultClassifier};
-use crate::clock::{Clock, TokioClock};
+use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::error::Error;
-use crate::event::{Events, Listener};
+use crate::event::Events;
 use crate::fallback::{Degraded, FallbackChain};
-use crate::hedge::{HedgeConfig, HedgePolicy};
-use crate::retry::{RetryBudget, RetryBudgetConfig, RetryConfig, RetryPolicy};
-use crate::timeout::TimeoutConfig;
+use crate::hedge::HedgePolicy;
+use crate::retry::{RetryBudget, RetryPolicy};
 
 /// The most policies one pipeline can hold.
 pub const MAX_POLICIES: usize = 8;
-
-/// One policy of a pipeline, as configured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "policy", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum PolicyConfig {
-    /// A timeout: per attempt inside a retry, for the whole call outside it.
-    Timeout(TimeoutConfig),
-    /// A retry policy.
-    Retry(RetryConfig),
-    /// A hedging policy.
-    Hedge(HedgeConfig),
-}
-
-impl PolicyConfig {
-    fn build(&self) -> Result<Policy, ConfigError> {
-        Ok(match self {
-            PolicyConfig::Timeout(t) => {
-                t.validate()?;
-                Policy::Timeout(t.duration)
-            }
-            PolicyConfig::Retry(r) => Policy::Retry(RetryPolicy::new(r.clone())?),
-            PolicyConfig::Hedge(h) => Policy::Hedge(HedgePolicy::new(*h)?),
-        })
-    }
-
-    fn draws_on_budget(&self) -> bool {
-        match self {
-            PolicyConfig::Timeout(_) => false,
-            PolicyConfig::Retry(r) => r.use_budget,
-            PolicyConfig::Hedge(h) => h.use_budget,
-        }
-    }
-}
-
-/// A whole pipeline as plain data (what a configuration file holds for one dependency).
-///
-/// # Defaults
-///
-/// | field | default |
-/// |---|---|
-/// | `policies` | none (a pipeline that just runs the operation) |
-/// | `retry_budget` | 20 % of calls plus 10 retries per second, over 10 s |
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct PipelineConfig {
-    /// The policies, outermost first.
-    pub policies: Vec<PolicyConfig>,
-    /// The budget shared by this pipeline's retries and hedges; `None` for no budget.
-    pub retry_budget: Option<RetryBudgetConfig>,
-}
-
-impl Default for PipelineConfig {
-    fn default() -> Self {
-        PipelineConfig {
-            policies: Vec::new(),
-            retry_budget: Some(RetryBudgetConfig::default()),
-        }
-    }
-}
 
 /// A validated policy with its shared state.
 #[derive(Debug)]
@@ -196,13 +138,7 @@ impl fmt::Debug for Pipeline {
 impl Pipeline {
     /// Starts building a pipeline named `name` (used in rejections, events and metrics).
     pub fn builder(name: &str) -> PipelineBuilder {
-        PipelineBuilder {
-            name: name.into(),
-            config: PipelineConfig::default(),
-            listener: None,
-            shared_budget: None,
-            clock: None,
-        }
+        PipelineBuilder::new(name, PipelineConfig::default())
     }
 
     /// Builds a pipeline from plain configuration.
@@ -211,14 +147,7 @@ impl Pipeline {
     ///
     /// A [`ConfigError`] naming the first field that cannot work.
     pub fn from_config(name: &str, config: &PipelineConfig) -> Result<Pipeline, ConfigError> {
-        PipelineBuilder {
-            name: name.into(),
-            config: config.clone(),
-            listener: None,
-            shared_budget: None,
-            clock: None,
-        }
-        .build()
+        PipelineBuilder::new(name, config.clone()).build()
     }
 
     /// The pipeline's name.
@@ -290,6 +219,33 @@ impl Pipeline {
             .await
     }
 
+    /// [`call_with_fallback`](Self::call_with_fallback) with a classifier that decides
+    /// what is a failure and what is retried.
+    ///
+    /// # Errors
+    ///
+    /// The primary's error when no fallback applied or all of them failed.
+    pub async fn call_with_fallback_classified<F, Fut, C, T, E>(
+        &self,
+        classifier: C,
+        op: F,
+        fallbacks: &FallbackChain<T, E>,
+    ) -> Result<Degraded<T>, Error<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Classify<T, E>,
+        E: fmt::Debug,
+    {
+        fallbacks
+            .run(
+                &self.shared.events,
+                &self.shared.name,
+                self.call_classified(classifier, op),
+            )
+            .await
+    }
+
     /// Runs a blocking `op` through the policies on the current thread.
     ///
     /// Retries and their backoff sleeps work as in [`call`](Self::call) (sleeps go
@@ -317,125 +273,5 @@ impl Pipeline {
         E: fmt::Debug,
     {
         blocking::run(&self.shared, op, &classifier)
-    }
-}
-
-/// Builds a [`Pipeline`]; policies are added outermost first.
-#[must_use = "a builder does nothing until built"]
-pub struct PipelineBuilder {
-    name: Arc<str>,
-    config: PipelineConfig,
-    listener: Option<Arc<dyn Listener>>,
-    shared_budget: Option<RetryBudget>,
-    clock: Option<Arc<dyn Clock>>,
-}
-
-impl fmt::Debug for PipelineBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PipelineBuilder")
-            .field("name", &self.name)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PipelineBuilder {
-    /// Adds a policy given as configuration.
-    pub fn policy(mut self, policy: PolicyConfig) -> Self {
-        self.config.policies.push(policy);
-        self
-    }
-
-    /// Adds a timeout: per attempt when added after a retry, for the whole call before.
-    pub fn timeout(self, duration: Duration) -> Self {
-        self.policy(PolicyConfig::Timeout(TimeoutConfig::new(duration)))
-    }
-
-    /// Adds a retry policy.
-    pub fn retry(self, config: RetryConfig) -> Self {
-        self.policy(PolicyConfig::Retry(config))
-    }
-
-    /// Adds a hedging policy.
-    pub fn hedge(self, config: HedgeConfig) -> Self {
-        self.policy(PolicyConfig::Hedge(config))
-    }
-
-    /// Sets the retry budget of this pipeline (default: 20 % plus 10/s over 10 s).
-    pub fn retry_budget(mut self, config: RetryBudgetConfig) -> Self {
-        self.config.retry_budget = Some(config);
-        self
-    }
-
-    /// Turns the retry budget off: retries are limited only by their own settings.
-    pub fn without_retry_budget(mut self) -> Self {
-        self.config.retry_budget = None;
-        self
-    }
-
-    /// Shares an existing budget (e.g. one per dependency across several pipelines).
-    pub fn shared_retry_budget(mut self, budget: RetryBudget) -> Self {
-        self.shared_budget = Some(budget);
-        self
-    }
-
-    /// Sends every event to `listener`.
-    pub fn listener(mut self, listener: impl Listener) -> Self {
-        self.listener = Some(Arc::new(listener));
-        self
-    }
-
-    /// The clock for the retry budget and blocking sleeps (default: tokio's clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Validates the configuration and builds the pipeline.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the first field that cannot work, e.g.
-    /// `retry.max_attempts: must be at least 1`.
-    pub fn build(self) -> Result<Pipeline, ConfigError> {
-        let cfg = &self.config;
-        if cfg.policies.len() > MAX_POLICIES {
-            return Err(ConfigError::new(
-                "policies",
-                format!(
-                    "at most {MAX_POLICIES} policies in one pipeline, got {}",
-                    cfg.policies.len()
-                ),
-            ));
-        }
-        let policies = cfg
-            .policies
-            .iter()
-            .map(PolicyConfig::build)
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(b) = &cfg.retry_budget {
-            // Named after the key in `PipelineConfig` (and configuration files).
-            b.validate().map_err(|e| {
-                let field = e.field().replacen("budget", "retry_budget", 1);
-                ConfigError::new(field, e.message())
-            })?;
-        }
-        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
-        let wants_budget = cfg.policies.iter().any(PolicyConfig::draws_on_budget);
-        let budget = match (self.shared_budget, cfg.retry_budget) {
-            (Some(b), _) => Some(b),
-            (None, Some(c)) if wants_budget => Some(RetryBudget::new(c, clock.clone())?),
-            _ => None,
-        };
-        Ok(Pipeline {
-            shared: Arc::new(Shared {
-                name: self.name,
-                depth: Depth::of(&policies),
-                policies,
-                events: Events::new(self.listener),
-                budget,
-                clock,
-            }),
-        })
     }
 }

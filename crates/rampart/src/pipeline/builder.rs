@@ -1,0 +1,144 @@
+//! Building a [`Pipeline`] in code, policy by policy, outermost first.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::{PipelineConfig, PolicyConfig};
+use super::{Depth, Pipeline, Shared, MAX_POLICIES};
+use crate::clock::{Clock, TokioClock};
+use crate::config::ConfigError;
+use crate::event::{Events, Listener};
+use crate::hedge::HedgeConfig;
+use crate::retry::{RetryBudget, RetryBudgetConfig, RetryConfig};
+use crate::timeout::TimeoutConfig;
+
+/// Builds a [`Pipeline`]; policies are added outermost first.
+#[must_use = "a builder does nothing until built"]
+pub struct PipelineBuilder {
+    name: Arc<str>,
+    config: PipelineConfig,
+    listener: Option<Arc<dyn Listener>>,
+    shared_budget: Option<RetryBudget>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("name", &self.name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PipelineBuilder {
+    pub(super) fn new(name: &str, config: PipelineConfig) -> Self {
+        PipelineBuilder {
+            name: name.into(),
+            config,
+            listener: None,
+            shared_budget: None,
+            clock: None,
+        }
+    }
+
+    /// Adds a policy given as configuration.
+    pub fn policy(mut self, policy: PolicyConfig) -> Self {
+        self.config.policies.push(policy);
+        self
+    }
+
+    /// Adds a timeout: per attempt when added after a retry, for the whole call before.
+    pub fn timeout(self, duration: Duration) -> Self {
+        self.policy(PolicyConfig::Timeout(TimeoutConfig::new(duration)))
+    }
+
+    /// Adds a retry policy.
+    pub fn retry(self, config: RetryConfig) -> Self {
+        self.policy(PolicyConfig::Retry(config))
+    }
+
+    /// Adds a hedging policy.
+    pub fn hedge(self, config: HedgeConfig) -> Self {
+        self.policy(PolicyConfig::Hedge(config))
+    }
+
+    /// Sets the retry budget of this pipeline (default: 20 % plus 10/s over 10 s).
+    pub fn retry_budget(mut self, config: RetryBudgetConfig) -> Self {
+        self.config.retry_budget = Some(config);
+        self
+    }
+
+    /// Turns the retry budget off: retries are limited only by their own settings.
+    pub fn without_retry_budget(mut self) -> Self {
+        self.config.retry_budget = None;
+        self
+    }
+
+    /// Shares an existing budget (e.g. one per dependency across several pipelines).
+    pub fn shared_retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.shared_budget = Some(budget);
+        self
+    }
+
+    /// Sends every event to `listener`.
+    pub fn listener(mut self, listener: impl Listener) -> Self {
+        self.listener = Some(Arc::new(listener));
+        self
+    }
+
+    /// The clock for the retry budget and blocking sleeps (default: tokio's clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Validates the configuration and builds the pipeline.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first field that cannot work, e.g.
+    /// `retry.max_attempts: must be at least 1`.
+    pub fn build(self) -> Result<Pipeline, ConfigError> {
+        let cfg = &self.config;
+        if cfg.policies.len() > MAX_POLICIES {
+            return Err(ConfigError::new(
+                "policies",
+                format!(
+                    "at most {MAX_POLICIES} policies in one pipeline, got {}",
+                    cfg.policies.len()
+                ),
+            ));
+        }
+        let policies = cfg
+            .policies
+            .iter()
+            .map(PolicyConfig::build)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(b) = &cfg.retry_budget {
+            // Named after the key in `PipelineConfig` (and configuration files).
+            b.validate().map_err(|e| {
+                let field = e.field().replacen("budget", "retry_budget", 1);
+                ConfigError::new(field, e.message())
+            })?;
+        }
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
+        let wants_budget = cfg.policies.iter().any(PolicyConfig::draws_on_budget);
+        let budget = match (self.shared_budget, cfg.retry_budget) {
+            (Some(b), _) => Some(b),
+            (None, Some(c)) if wants_budget => Some(RetryBudget::new(c, clock.clone())?),
+            _ => None,
+        };
+        Ok(Pipeline {
+            shared: Arc::new(Shared {
+                name: self.name,
+                depth: Depth::of(&policies),
+                policies,
+                events: Events::new(self.listener),
+                budget,
+                clock,
+            }),
+        })
+    }
+}
