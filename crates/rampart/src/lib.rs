@@ -34,6 +34,7 @@ pub mod fallback;
 pub mod hedge;
 pub mod pipeline;
 pub mod retry;
+pub(crate) mod sync;
 pub mod timeout;
 
 pub use config::ConfigError;

@@ -36,12 +36,13 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::clock::{duration_to_nanos, Clock};
 use crate::config::{in_range, positive, ConfigError};
+// loom's under `cfg(rampart_loom)`; the clock stays a `std::sync::Arc` in either case, as
+// the public API and the other policies hand it round.
+use crate::sync::{self, Arc, AtomicU64, Mutex, MutexGuard, Ordering};
 
 /// How many buckets the window is split into.
 const BUCKETS: usize = 10;
@@ -143,7 +144,7 @@ pub struct RetryBudget {
 
 struct Shared {
     config: RetryBudgetConfig,
-    clock: Arc<dyn Clock>,
+    clock: std::sync::Arc<dyn Clock>,
     /// Every call ever deposited (wrapping).
     calls: AtomicU64,
     state: Mutex<Window>,
@@ -155,7 +156,10 @@ impl RetryBudget {
     /// # Errors
     ///
     /// The [`ConfigError`] of [`RetryBudgetConfig::validate`].
-    pub fn new(config: RetryBudgetConfig, clock: Arc<dyn Clock>) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: RetryBudgetConfig,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let window = Window::new(&config, clock.now_nanos());
         Ok(RetryBudget {
@@ -200,11 +204,8 @@ impl RetryBudget {
 
     /// The window state; a panic elsewhere while it was held cannot leave it
     /// inconsistent (every update is a plain store), so poisoning is ignored.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Window> {
+        sync::lock(&self.shared.state)
     }
 }
 
@@ -323,6 +324,8 @@ impl Window {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+    // The clock's `Arc`, also under `cfg(rampart_loom)` where `super::Arc` is loom's.
+    use std::sync::Arc;
 
     const MS: u64 = 1_000_000;
     const SEC: u64 = 1_000_000_000;
@@ -571,5 +574,107 @@ mod tests {
             "starved: {granted} of {allowance}"
         );
         assert_eq!(clock.now_nanos(), 0);
+    }
+}
+
+/// Loom models of deposits (one relaxed increment) racing withdrawals (clock, mutex,
+/// relaxed load). Run with
+/// `RUSTFLAGS="--cfg rampart_loom" cargo test -p rampart --lib --release loom_`.
+#[cfg(all(test, rampart_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use loom::thread;
+
+    /// Explores the interleavings of `model` with at most two preemptions per execution.
+    fn check(model: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(model);
+    }
+
+    /// A budget on a clock that never moves, so its window never rotates.
+    fn budget(ratio: f64, min_per_second: u32, window: Duration) -> RetryBudget {
+        let config = RetryBudgetConfig::new()
+            .with_ratio(ratio)
+            .with_min_per_second(min_per_second)
+            .with_window(window);
+        RetryBudget::new(config, std::sync::Arc::new(ManualClock::new())).unwrap()
+    }
+
+    fn calls(b: &RetryBudget) -> u64 {
+        b.shared.calls.load(Ordering::Relaxed)
+    }
+
+    #[test]
+    fn loom_deposit_then_withdraw_never_exceeds_the_ratio() {
+        check(|| {
+            // A window of one bucket's width (1 ns buckets are the narrowest); the clock
+            // stays at 0, so this single epoch never rotates.
+            let b = budget(0.5, 0, Duration::from_nanos(10));
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let b = b.clone();
+                    thread::spawn(move || {
+                        b.deposit();
+                        b.try_withdraw()
+                    })
+                })
+                .collect();
+            let granted = workers
+                .into_iter()
+                .map(|w| u64::from(w.join().unwrap()))
+                .sum::<u64>();
+            let deposits = calls(&b);
+            assert_eq!(deposits, 2);
+            // floor(0.5 * deposits), whatever each withdrawal happened to see.
+            let allowed = deposits / 2;
+            assert!(granted <= allowed, "{granted} > {allowed}");
+            assert_eq!(b.available(), allowed - granted);
+        });
+    }
+
+    #[test]
+    fn loom_withdraw_racing_deposits_loses_none() {
+        check(|| {
+            let b = budget(1.0, 0, Duration::from_secs(10));
+            let depositor = {
+                let b = b.clone();
+                thread::spawn(move || {
+                    b.deposit();
+                    b.deposit();
+                })
+            };
+            let granted = u64::from(b.try_withdraw());
+            depositor.join().unwrap();
+            assert_eq!(calls(&b), 2);
+            // Recounted sequentially: ratio 1 of 2 calls, less what was granted.
+            assert_eq!(b.available(), 2 - granted);
+            let mut w = Window::new(b.config(), 0);
+            if granted == 1 {
+                assert!(w.try_withdraw(0, 2));
+            }
+            assert_eq!(b.available(), w.available(2));
+        });
+    }
+
+    #[test]
+    fn loom_single_retry_goes_to_exactly_one() {
+        check(|| {
+            let b = budget(0.0, 1, Duration::from_secs(1));
+            assert_eq!(b.available(), 1);
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let b = b.clone();
+                    thread::spawn(move || b.try_withdraw())
+                })
+                .collect();
+            let granted = racers
+                .into_iter()
+                .filter_map(|r| r.join().unwrap().then_some(()))
+                .count();
+            assert_eq!(granted, 1);
+            assert_eq!(b.available(), 0);
+        });
     }
 }

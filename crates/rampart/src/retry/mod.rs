@@ -10,7 +10,7 @@
 //! Before each retry the policy checks, in order: the attempt limit, the elapsed-time
 //! limit, the request-wide deadline (a backoff sleep that would end at or after it is not
 //! started: the caller gets `DeadlineExceeded` at once), and the pipeline's
-//! [`RetryBudget`](budget::RetryBudget) (20 % of calls plus 10 per second by default, so
+//! [`RetryBudget`] (20 % of calls plus 10 per second by default, so
 //! retries cannot multiply an outage). A retry-after hint from the outcome wins over the
 //! computed backoff, clamped to [`RetryConfig::max_retry_after`].
 //!
