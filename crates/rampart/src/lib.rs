@@ -32,6 +32,7 @@ pub mod error;
 pub mod event;
 pub mod fallback;
 pub mod hedge;
+pub mod keyed;
 pub mod pipeline;
 pub mod retry;
 pub(crate) mod sync;

@@ -1,0 +1,385 @@
+//! A concurrent map from keys (host, tenant, endpoint) to per-key policy handles, such
+//! as one circuit breaker or rate limiter per key, created on demand and kept within a
+//! bounded amount of memory.
+//!
+//! # Why
+//!
+//! A breaker per downstream host or a rate limit per tenant needs one handle per key.
+//! None of the peers bound that: Polly users and governor's keyed limiters keep every
+//! key ever seen, so memory grows without limit under key churn (client IPs, tenants
+//! that come and go, URLs with ids in them). [`Keyed`] caps the number of live keys and
+//! forgets keys nobody has used for a while.
+//!
+//! # Using it with a breaker
+//!
+//! The values are cheap handles (`Clone`, typically an `Arc` inside): [`Keyed::get`]
+//! returns a clone of the key's handle, creating it from the factory the first time.
+//!
+//! ```
+//! use rampart::keyed::{Keyed, KeyedConfig};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! /// A toy breaker: open after `threshold` consecutive failures.
+//! #[derive(Debug)]
+//! struct Breaker {
+//!     threshold: u32,
+//!     failures: AtomicU32,
+//! }
+//!
+//! impl Breaker {
+//!     fn is_open(&self) -> bool {
+//!         self.failures.load(Ordering::Relaxed) >= self.threshold
+//!     }
+//!     fn record(&self, ok: bool) {
+//!         if ok {
+//!             self.failures.store(0, Ordering::Relaxed);
+//!         } else {
+//!             self.failures.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!     }
+//! }
+//!
+//! let config = KeyedConfig::new()
+//!     .with_max_keys(5_000)
+//!     .with_idle_timeout(Duration::from_secs(15 * 60));
+//! let breakers: Keyed<String, Arc<Breaker>> = Keyed::new(config, |_host: &String| {
+//!     Arc::new(Breaker { threshold: 5, failures: AtomicU32::new(0) })
+//! })?;
+//!
+//! let host = "payments.internal".to_owned();
+//! for _ in 0..5 {
+//!     breakers.get(&host).record(false);
+//! }
+//! assert!(breakers.get(&host).is_open());
+//! assert!(!breakers.get(&"email.internal".to_owned()).is_open());
+//! assert_eq!(breakers.len(), 2);
+//! # Ok::<(), rampart::ConfigError>(())
+//! ```
+//!
+//! # Eviction rules
+//!
+//! - **Idle keys go.** A key not used (by [`get`](Keyed::get) or [`with`](Keyed::with))
+//!   for longer than `idle_timeout` is gone: the next `get` creates a fresh value even
+//!   if the key is still stored, and reads ([`contains_key`](Keyed::contains_key),
+//!   [`for_each`](Keyed::for_each), [`snapshot`](Keyed::snapshot)) skip it. Reads do not
+//!   count as use. Idle keys are removed from memory by a sweep of a shard when a key
+//!   is inserted into it (one pass over the shard, at most once per quarter of
+//!   `idle_timeout`), and by [`evict_idle`](Keyed::evict_idle), which a periodic task
+//!   may call so that memory also falls when no new keys arrive at all.
+//! - **The cap holds.** The map is split into `shards` independently locked shards
+//!   (fewer if `max_keys` is smaller), and each holds at most its share of `max_keys`
+//!   (the shares add up to exactly `max_keys`), so at most `max_keys` keys are live at
+//!   any instant. Inserting into a full shard evicts its least recently used key, which
+//!   is an idle one if it has any. The order is exact within a shard, not across shards,
+//!   and use is recorded with a granularity of `idle_timeout / 64` (at most 1 ms), so
+//!   keys used within that span of each other may go in either order.
+//! - **An evicted key comes back fresh**: the factory makes a new value, so an evicted
+//!   breaker comes back closed and an evicted limiter with a full bucket. Set
+//!   `max_keys` well above the number of keys that can be in trouble at once, or a
+//!   flood of new keys can reset the breakers that are open.
+//!
+//! # Concurrency
+//!
+//! A hit takes one shard's read lock, reads the clock once, allocates nothing and
+//! stores at most one atomic. A miss takes the shard's write lock and calls the factory
+//! under it, so while a key stays live every caller gets clones of one value: two
+//! threads racing on a new key never create two values. Evicted, expired and removed
+//! keys get a new value on their next use; a caller still holding the old handle keeps
+//! using it until it drops it.
+
+mod config;
+mod shard;
+
+use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::clock::{duration_to_nanos, Clock, TokioClock};
+use crate::config::ConfigError;
+
+pub use config::{KeyedConfig, MAX_SHARDS};
+use shard::{Shard, Stale, Timing};
+
+type Factory<K, V> = dyn Fn(&K) -> V + Send + Sync;
+
+/// A concurrent, bounded map from keys to policy handles created on demand.
+///
+/// Cheap to clone; clones share the map. `S` hashes keys both to pick a shard and
+/// within it; the default, [`RandomState`], resists keys chosen to collide, which
+/// matters when keys come from requests. See the [module docs](self) for the rules.
+pub struct Keyed<K, V, S = RandomState> {
+    inner: Arc<Inner<K, V, S>>,
+}
+
+struct Inner<K, V, S> {
+    shards: Box<[RwLock<Shard<K, V, S>>]>,
+    hasher: S,
+    factory: Box<Factory<K, V>>,
+    clock: Arc<dyn Clock>,
+    config: KeyedConfig,
+    timing: Timing,
+    len: AtomicUsize,
+    evicted: AtomicU64,
+}
+
+impl<K, V> Keyed<K, V, RandomState>
+where
+    K: Hash + Eq + Clone + Send + Sync,
+    V: Clone + Send + Sync,
+{
+    /// A map with `config` whose values come from `factory`, on tokio's clock.
+    ///
+    /// The factory runs under a shard's write lock when a key is missing, so it should
+    /// be quick (build a handle, do no I/O) and must not use this map.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of [`KeyedConfig::validate`].
+    pub fn new(
+        config: KeyedConfig,
+        factory: impl Fn(&K) -> V + Send + Sync + 'static,
+    ) -> Result<Self, ConfigError> {
+        Self::with_clock(config, factory, Arc::new(TokioClock::new()))
+    }
+
+    /// A map with `config` whose values come from `factory`, taking time from `clock`.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of [`KeyedConfig::validate`].
+    pub fn with_clock(
+        config: KeyedConfig,
+        factory: impl Fn(&K) -> V + Send + Sync + 'static,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        Self::with_hasher(config, factory, clock, RandomState::new())
+    }
+}
+
+impl<K, V, S> Keyed<K, V, S>
+where
+    K: Hash + Eq + Clone + Send + Sync,
+    V: Clone + Send + Sync,
+    S: BuildHasher + Clone + Send + Sync,
+{
+    /// A map that hashes keys with `hasher` (a faster one than the default, when keys
+    /// cannot be chosen by an attacker).
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of [`KeyedConfig::validate`].
+    pub fn with_hasher(
+        config: KeyedConfig,
+        factory: impl Fn(&K) -> V + Send + Sync + 'static,
+        clock: Arc<dyn Clock>,
+        hasher: S,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let now = clock.now_nanos();
+        let count = config.shards.min(config.max_keys);
+        let (share, extra) = (config.max_keys / count, config.max_keys % count);
+        let shards = (0..count)
+            .map(|i| {
+                let cap = share + usize::from(i < extra);
+                RwLock::new(Shard::new(cap, hasher.clone(), now))
+            })
+            .collect();
+        Ok(Keyed {
+            inner: Arc::new(Inner {
+                shards,
+                hasher,
+                factory: Box::new(factory),
+                clock,
+                timing: Timing::new(duration_to_nanos(config.idle_timeout)),
+                config,
+                len: AtomicUsize::new(0),
+                evicted: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The value for `key`, marking it used now; created by the factory if the key is
+    /// new, was evicted or has been idle longer than `idle_timeout`.
+    ///
+    /// A hit takes the shard's read lock and allocates nothing; a miss takes its write
+    /// lock and calls the factory under it (the factory must not use this map).
+    pub fn get(&self, key: &K) -> V {
+        let now = self.inner.clock.now_nanos();
+        let shard = self.shard(key);
+        if let Some(v) = read(shard).touch(key, now, &self.inner.timing) {
+            return v.clone();
+        }
+        self.insert_slow(shard, key, now)
+    }
+
+    /// Calls `f` with the value for `key` (created as by [`get`](Self::get)) without
+    /// cloning it: on a hit `f` runs under the shard's read lock, so it must be short
+    /// and must not use this map.
+    pub fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> R {
+        let now = self.inner.clock.now_nanos();
+        let shard = self.shard(key);
+        {
+            let guard = read(shard);
+            if let Some(v) = guard.touch(key, now, &self.inner.timing) {
+                return f(v);
+            }
+        }
+        f(&self.insert_slow(shard, key, now))
+    }
+
+    /// Whether `key` is live (stored and not idle too long). Does not mark it used.
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = self.inner.clock.now_nanos();
+        read(self.shard(key))
+            .peek(key, now, &self.inner.timing)
+            .is_some()
+    }
+
+    /// Removes `key`, returning its value if it was live.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = self.inner.clock.now_nanos();
+        let (value, expired) = write(self.shard(key)).remove(key, now, &self.inner.timing)?;
+        self.inner.len.fetch_sub(1, Ordering::Relaxed);
+        if expired {
+            self.inner.evicted.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Keys stored now, including idle ones that no sweep has removed yet; never more
+    /// than `max_keys`. One atomic load.
+    pub fn len(&self) -> usize {
+        self.inner.len.load(Ordering::Relaxed)
+    }
+
+    /// Whether no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many keys were evicted (for the cap, or idle too long) since creation; keys
+    /// taken out by [`remove`](Self::remove) while live do not count.
+    pub fn evicted(&self) -> u64 {
+        self.inner.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Removes every key idle longer than `idle_timeout` now, shard by shard; returns
+    /// how many. One pass over the map, taking each shard's write lock in turn.
+    pub fn evict_idle(&self) -> usize {
+        let now = self.inner.clock.now_nanos();
+        let mut removed = 0;
+        for shard in self.inner.shards.iter() {
+            let n = write(shard).sweep(now, &self.inner.timing);
+            self.forget(n);
+            removed += n;
+        }
+        removed
+    }
+
+    /// Calls `f` on every live key and value, for dashboards and health reports.
+    ///
+    /// Costs one pass over the map. Each shard's read lock is held while `f` runs on
+    /// its keys (so `f` must not use this map), and the shards are visited in turn, so
+    /// this is not one instant's view. Does not mark keys used.
+    pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
+        let now = self.inner.clock.now_nanos();
+        for shard in self.inner.shards.iter() {
+            read(shard).for_each(now, &self.inner.timing, &mut f);
+        }
+    }
+
+    /// Clones of every live key and value, for dashboards and health reports.
+    ///
+    /// Costs one pass over the map and a vector of up to `max_keys` clones; see
+    /// [`for_each`](Self::for_each) to avoid the copy.
+    pub fn snapshot(&self) -> Vec<(K, V)> {
+        let mut out = Vec::with_capacity(self.len());
+        self.for_each(|k, v| out.push((k.clone(), v.clone())));
+        out
+    }
+
+    /// The configuration this map was built with.
+    pub fn config(&self) -> &KeyedConfig {
+        &self.inner.config
+    }
+
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<Shard<K, V, S>> {
+        let shards = &self.inner.shards;
+        // Bits 16..48 of the hash: the table inside the shard uses the lowest bits and
+        // the top seven, so those stay spread out within a shard.
+        let bits = (self.inner.hasher.hash_one(key) >> 16) & 0xffff_ffff;
+        let index = ((bits * shards.len() as u64) >> 32) as usize;
+        &shards[index.min(shards.len() - 1)]
+    }
+
+    #[cold]
+    fn insert_slow(&self, shard: &RwLock<Shard<K, V, S>>, key: &K, now: u64) -> V {
+        let t = &self.inner.timing;
+        let mut guard = write(shard);
+        match guard.clear_stale(key, now, t) {
+            Stale::Absent => {}
+            Stale::Removed => self.forget(1),
+            Stale::Live => {
+                // Another caller made it meanwhile.
+                if let Some(v) = guard.touch(key, now, t) {
+                    return v.clone();
+                }
+            }
+        }
+        let value = (self.inner.factory)(key);
+        let removed = guard.make_room(now, t);
+        self.forget(removed);
+        guard.insert(key.clone(), value.clone(), now);
+        self.inner.len.fetch_add(1, Ordering::Relaxed);
+        value
+    }
+
+    fn forget(&self, evicted: usize) {
+        if evicted > 0 {
+            self.inner.len.fetch_sub(evicted, Ordering::Relaxed);
+            self.inner
+                .evicted
+                .fetch_add(evicted as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<K, V, S> Clone for Keyed<K, V, S> {
+    fn clone(&self) -> Self {
+        Keyed {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, V, S> fmt::Debug for Keyed<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyed")
+            .field("config", &self.inner.config)
+            .field("len", &self.inner.len.load(Ordering::Relaxed))
+            .field("evicted", &self.inner.evicted.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
