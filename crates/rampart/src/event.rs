@@ -82,6 +82,27 @@ pub enum EventKind<'a> {
         /// Why the primary did not answer.
         reason: &'a dyn fmt::Debug,
     },
+    /// A circuit breaker changed state, with the figures that caused it: the window's
+    /// (or, leaving half-open, the probes') counts at the moment of the change.
+    CircuitStateChanged {
+        /// The state it left ([`BreakerState::as_str`](crate::circuit::BreakerState::as_str)).
+        from: &'a str,
+        /// The state it entered.
+        to: &'a str,
+        /// Failures per recorded call, 0 to 1.
+        failure_rate: f64,
+        /// Slow calls per recorded call, 0 to 1.
+        slow_call_rate: f64,
+        /// Calls that counted (ignored outcomes do not).
+        calls: u64,
+        /// Of which failures.
+        failures: u64,
+    },
+    /// A circuit breaker refused a call.
+    CircuitRejected {
+        /// When a probe may go, if the breaker knows (open, not forced open).
+        retry_after: Option<Duration>,
+    },
 }
 
 /// Receives events. Must be cheap and must not block: it runs on the caller's task.

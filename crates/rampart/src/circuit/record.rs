@@ -1,0 +1,118 @@
+//! Recording outcomes: lock-free into the window while closed, by CAS on the state word
+//! for probes; transitions (in `transition`) only when the rules say so.
+
+use super::breaker::{CircuitBreaker, Inner};
+use super::logic::{Verdict, Word};
+use super::permit::BreakerPermit;
+use super::state::BreakerState;
+use super::window::Tracker;
+use crate::classify::OutcomeClass;
+use crate::error::RejectionKind;
+use crate::sync::Ordering::SeqCst;
+
+impl CircuitBreaker {
+    /// Records the outcome of the call `permit` was issued for.
+    ///
+    /// `Ignored` counts for nothing (a probe's slot is given back). With slow-call
+    /// tracking, the call's duration is measured from the permit.
+    #[inline(always)]
+    pub fn record(&self, mut permit: BreakerPermit, class: OutcomeClass) {
+        let (w, start) = (permit.word, permit.start);
+        match w.state() {
+            BreakerState::Closed => self.inner.record_closed(w, start, class, true),
+            BreakerState::MetricsOnly => self.inner.record_closed(w, start, class, false),
+            BreakerState::HalfOpen => {
+                if let Some(inner) = permit.probe.take() {
+                    inner.record_probe(w.epoch(), start, class);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records that a policy inside the breaker refused or cut the call: a `Timeout` or
+    /// `DeadlineExceeded` is a failure (the dependency was too slow), any other kind is
+    /// ignored (not the dependency's fault).
+    pub fn record_rejection(&self, permit: BreakerPermit, kind: RejectionKind) {
+        let class = match kind {
+            RejectionKind::Timeout | RejectionKind::DeadlineExceeded => OutcomeClass::Failure,
+            _ => OutcomeClass::Ignored,
+        };
+        self.record(permit, class);
+    }
+}
+
+impl Inner {
+    /// Records a closed (or metrics-only) outcome; `trips` is false in metrics-only.
+    #[inline]
+    pub(super) fn record_closed(&self, w: Word, start: u64, class: OutcomeClass, trips: bool) {
+        let failed = match class {
+            OutcomeClass::Success => false,
+            OutcomeClass::Failure => true,
+            OutcomeClass::Ignored => return,
+        };
+        if let Tracker::Consecutive(c) = &self.tracker {
+            if c.record(w.epoch(), failed) && trips {
+                self.trip(w.epoch());
+            }
+            return;
+        }
+        // A record whose epoch has passed (the breaker moved on) is dropped.
+        if Word(self.word.load(SeqCst)).epoch() != w.epoch() {
+            return;
+        }
+        let timed = self.plan.slow_ns.is_some() || matches!(self.tracker, Tracker::Time(_));
+        let now = if timed { self.clock.now_nanos() } else { 0 };
+        let slow = self
+            .plan
+            .slow_ns
+            .is_some_and(|s| now.saturating_sub(start) > s);
+        let look = match &self.tracker {
+            Tracker::Count(r) => r.record(failed, slow),
+            Tracker::Time(b) => b.record(now, failed, slow),
+            Tracker::Consecutive(_) => false,
+        };
+        if look && trips {
+            self.evaluate(w.epoch(), now);
+        }
+    }
+
+    /// Applies the rule to the window after a record that may have changed the verdict.
+    #[cold]
+    #[inline(never)]
+    fn evaluate(&self, epoch: u32, now: u64) {
+        match self.plan.rule.verdict(self.tracker.counts(now)) {
+            Verdict::Trip => self.trip(epoch),
+            v => self.tracker.set_armed(v == Verdict::Armed),
+        }
+    }
+
+    /// Records a probe's outcome: a success counts towards closing, a failure (or a slow
+    /// success) re-opens, an ignored outcome gives the slot back.
+    pub(super) fn record_probe(&self, epoch: u32, start: u64, class: OutcomeClass) {
+        let slow = self
+            .plan
+            .slow_ns
+            .is_some_and(|s| self.clock.now_nanos().saturating_sub(start) > s);
+        match class {
+            OutcomeClass::Ignored => self.release_probe(epoch),
+            OutcomeClass::Failure => self.reopen(epoch),
+            OutcomeClass::Success if slow => self.reopen(epoch),
+            OutcomeClass::Success => self.probe_succeeded(epoch),
+        }
+    }
+
+    /// Gives a probe slot of `epoch` back, if that half-open period is still on.
+    pub(super) fn release_probe(&self, epoch: u32) {
+        let mut w = Word(self.word.load(SeqCst));
+        while w.state() == BreakerState::HalfOpen && w.epoch() == epoch {
+            match self
+                .word
+                .compare_exchange(w.0, w.release().0, SeqCst, SeqCst)
+            {
+                Ok(_) => return,
+                Err(actual) => w = Word(actual),
+            }
+        }
+    }
+}
