@@ -5,12 +5,14 @@
 //! repetition takes about [`TARGET_REP`], runs one warm-up repetition, then
 //! [`REPETITIONS`] measured ones, and reports nanoseconds per operation.
 //!
-//! Write case bodies with [`sync_loop`] or [`async_loop`]: both pass the loop index
-//! through [`black_box`] and black-box each result, so the optimiser can neither hoist
-//! the operation out of the loop nor delete it.
+//! Write case bodies with [`sync_loop`], [`async_loop`], [`async_loop_mut`] or
+//! [`contended_loop_2t`]: all pass the loop index through [`black_box`] and black-box
+//! each result, so the optimiser can neither hoist the operation out of the loop nor
+//! delete it.
 
 use std::future::Future;
 use std::hint::black_box;
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// Measured repetitions per case; the reported figure is their median.
@@ -124,16 +126,77 @@ where
     F: FnMut(u64) -> Fut,
     Fut: Future,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a current-thread tokio runtime builds");
-    runtime.block_on(async move {
+    current_thread_runtime().block_on(async move {
         let start = Instant::now();
         for i in 0..iterations {
             black_box(op(black_box(i)).await);
         }
         start.elapsed()
+    })
+}
+
+/// Like [`async_loop`], for an operation whose future borrows state the closure owns:
+/// an async closure, such as `async |x| { svc.ready().await?; svc.call(x).await }`
+/// around a tower service that needs `&mut self` across the awaits.
+///
+/// # Panics
+///
+/// If the tokio runtime cannot be built.
+pub fn async_loop_mut<F, R>(iterations: u64, mut op: F) -> Duration
+where
+    F: AsyncFnMut(u64) -> R,
+{
+    current_thread_runtime().block_on(async move {
+        let start = Instant::now();
+        for i in 0..iterations {
+            black_box(op(black_box(i)).await);
+        }
+        start.elapsed()
+    })
+}
+
+/// A current-thread tokio runtime with time enabled, built before any clock starts.
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread tokio runtime builds")
+}
+
+/// Two threads share one object: each calls `op(shared, i)` for `iterations` loop
+/// indices, at the same time, and the time of the slower thread is returned.
+///
+/// Divided by `iterations` (as [`measure`] does), that is nanoseconds per operation per
+/// thread under contention. Both threads are spawned and meet at a barrier before
+/// either starts its clock, so thread start-up is not counted; each thread times only
+/// its own loop. On a machine with fewer than two idle cores the threads take turns
+/// and the figure measures the scheduler as much as the object.
+///
+/// # Panics
+///
+/// If a thread cannot be spawned, or `op` panics in either thread.
+pub fn contended_loop_2t<T, R>(
+    iterations: u64,
+    shared: &T,
+    op: impl Fn(&T, u64) -> R + Sync,
+) -> Duration
+where
+    T: Sync + ?Sized,
+{
+    let barrier = Barrier::new(2);
+    let (barrier, op) = (&barrier, &op);
+    std::thread::scope(|scope| {
+        let threads = [(); 2].map(|()| {
+            scope.spawn(move || {
+                barrier.wait();
+                sync_loop(iterations, |i| op(shared, i))
+            })
+        });
+        threads
+            .map(|thread| thread.join().expect("a contended bench thread panicked"))
+            .into_iter()
+            .max()
+            .unwrap_or_default()
     })
 }
 
@@ -183,5 +246,19 @@ mod tests {
             std::future::ready(i)
         });
         assert_eq!(count, 5);
+        let mut count = 0;
+        async_loop_mut(4, async |i| {
+            count += 1;
+            std::future::ready(i).await
+        });
+        assert_eq!(count, 4);
+    }
+
+    #[test]
+    fn contended_loop_runs_every_iteration_in_both_threads() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let counter = AtomicU64::new(0);
+        contended_loop_2t(6, &counter, |c, _| c.fetch_add(1, Ordering::Relaxed));
+        assert_eq!(counter.load(Ordering::Relaxed), 12);
     }
 }

@@ -91,3 +91,48 @@ fn success_after_waiting_allocates_nothing() {
         "allocations on the success path: {info:?}"
     );
 }
+
+#[test]
+fn a_breaker_in_front_allocates_nothing_on_success() {
+    let p = Pipeline::builder("payment")
+        .circuit_breaker(rampart::circuit::BreakerConfig::count_window(100, 0.5))
+        .retry(RetryConfig::exponential(Duration::from_millis(100)).with_max_attempts(3))
+        .timeout(Duration::from_secs(1))
+        .build()
+        .expect("valid");
+    let warm: Poll<Result<u64, Error<&str>>> = poll_once(p.call(|| async { Ok(1) }));
+    assert!(matches!(warm, Poll::Ready(Ok(1))));
+    let info = allocation_counter::measure(|| {
+        for i in 0..1_000u64 {
+            let out: Poll<Result<u64, Error<&str>>> =
+                poll_once(p.call(move || async move { Ok(i) }));
+            assert!(matches!(out, Poll::Ready(Ok(_))));
+        }
+    });
+    assert_eq!(
+        info.count_total, 0,
+        "allocations on the success path: {info:?}"
+    );
+}
+
+#[test]
+fn more_than_four_policies_allocate_one_block_per_call() {
+    let p = Pipeline::builder("payment")
+        .timeout(Duration::from_secs(9))
+        .timeout(Duration::from_secs(8))
+        .timeout(Duration::from_secs(7))
+        .timeout(Duration::from_secs(6))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("valid");
+    let warm: Poll<Result<u64, Error<&str>>> = poll_once(p.call(|| async { Ok(1) }));
+    assert!(matches!(warm, Poll::Ready(Ok(1))));
+    let info = allocation_counter::measure(|| {
+        for i in 0..100u64 {
+            let out: Poll<Result<u64, Error<&str>>> =
+                poll_once(p.call(move || async move { Ok(i) }));
+            assert!(matches!(out, Poll::Ready(Ok(_))));
+        }
+    });
+    assert_eq!(info.count_total, 100, "{info:?}");
+}

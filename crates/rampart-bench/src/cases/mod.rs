@@ -7,12 +7,24 @@ use crate::harness::Case;
 
 pub mod backon;
 pub mod baseline;
+pub mod breaker;
+pub mod failsafe;
 pub mod rampart;
 pub mod tokio;
+pub mod towerres;
 
 /// Every case, in the order they run and print.
 pub fn all() -> Vec<Case> {
-    [baseline::CASES, tokio::CASES, backon::CASES, rampart::CASES].concat()
+    [
+        baseline::CASES,
+        tokio::CASES,
+        backon::CASES,
+        rampart::CASES,
+        failsafe::CASES,
+        towerres::CASES,
+        breaker::CASES,
+    ]
+    .concat()
 }
 
 /// A target on the ratio of two cases' medians: `numerator / denominator <= max`.
@@ -27,7 +39,7 @@ pub struct Ratio {
 }
 
 /// The ratios rampart targets; the binary prints each one whose two cases ran.
-pub const RATIOS: [Ratio; 3] = [
+pub const RATIOS: [Ratio; 8] = [
     Ratio {
         numerator: "rampart_timeout_ready_1s",
         denominator: "tokio_time_timeout_ready_1s",
@@ -42,6 +54,31 @@ pub const RATIOS: [Ratio; 3] = [
         numerator: "rampart_pipeline_retry_timeout_ok",
         denominator: "tokio_time_timeout_ready_1s",
         max: 0.5,
+    },
+    Ratio {
+        numerator: "rampart_breaker_consecutive_call_ok",
+        denominator: "failsafe_call_ok",
+        max: 0.1,
+    },
+    Ratio {
+        numerator: "rampart_breaker_count_window_call_ok",
+        denominator: "failsafe_call_ok",
+        max: 0.2,
+    },
+    Ratio {
+        numerator: "rampart_breaker_time_window_call_ok",
+        denominator: "failsafe_call_ok",
+        max: 0.3,
+    },
+    Ratio {
+        numerator: "contended_rampart_breaker_count_window_call_ok_2t",
+        denominator: "contended_failsafe_call_ok_2t",
+        max: 0.3,
+    },
+    Ratio {
+        numerator: "rampart_breaker_count_window_call_ok",
+        denominator: "towerres_circuitbreaker_call_ok",
+        max: 0.2,
     },
 ];
 

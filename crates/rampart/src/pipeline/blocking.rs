@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::decide::{conclude, decide, judge, Conclusion, Outcome, Times};
 use super::{Policy, Shared};
+use crate::circuit::CircuitBreaker;
 use crate::classify::Classify;
 use crate::clock::duration_to_nanos;
 use crate::error::{Error, Rejection, RejectionKind};
@@ -45,6 +46,7 @@ where
         Some(Policy::Timeout(d)) => timeout(shared, depth, *d, op, c),
         Some(Policy::Retry(p)) => retry(shared, depth, p, op, c),
         Some(Policy::Hedge(h)) => hedge(shared, depth, h, op, c),
+        Some(Policy::Breaker(b)) => breaker(shared, depth, b, op, c),
     }
 }
 
@@ -173,4 +175,29 @@ where
                 after: Duration::ZERO,
             });
     }
+}
+
+fn breaker<F, C, T, E>(
+    shared: &Shared,
+    depth: usize,
+    b: &CircuitBreaker,
+    op: &mut F,
+    c: &C,
+) -> Outcome<T, E>
+where
+    F: FnMut() -> Result<T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    let permit = match b.try_acquire() {
+        Ok(p) => p,
+        Err(r) => return Err(Error::Rejected(r)),
+    };
+    let out = step(shared, depth + 1, op, c);
+    match &out {
+        Ok(t) => b.record(permit, c.classify(Ok(t)).class),
+        Err(Error::Operation(e)) => b.record(permit, c.classify(Err(e)).class),
+        Err(Error::Rejected(r)) => b.record_rejection(permit, r.kind()),
+    }
+    out
 }

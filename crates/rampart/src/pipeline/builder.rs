@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::config::{PipelineConfig, PolicyConfig};
 use super::{Depth, Pipeline, Shared, MAX_POLICIES};
+use crate::circuit::BreakerConfig;
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::event::{Events, Listener};
@@ -57,6 +58,13 @@ impl PipelineBuilder {
     /// Adds a retry policy.
     pub fn retry(self, config: RetryConfig) -> Self {
         self.policy(PolicyConfig::Retry(config))
+    }
+
+    /// Adds a circuit breaker. Outside a retry (the documented default order) it counts
+    /// one outcome per request; inside a retry it counts every attempt, and opens after
+    /// fewer requests than its threshold says.
+    pub fn circuit_breaker(self, config: BreakerConfig) -> Self {
+        self.policy(PolicyConfig::CircuitBreaker(config))
     }
 
     /// Adds a hedging policy.
@@ -111,10 +119,11 @@ impl PipelineBuilder {
                 ),
             ));
         }
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
         let policies = cfg
             .policies
             .iter()
-            .map(PolicyConfig::build)
+            .map(|p| p.build(&self.name, &clock, self.listener.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(b) = &cfg.retry_budget {
             // Named after the key in `PipelineConfig` (and configuration files).
@@ -123,7 +132,6 @@ impl PipelineBuilder {
                 ConfigError::new(field, e.message())
             })?;
         }
-        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
         let wants_budget = cfg.policies.iter().any(PolicyConfig::draws_on_budget);
         let budget = match (self.shared_budget, cfg.retry_budget) {
             (Some(b), _) => Some(b),

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 
 use super::decide::Outcome;
-use super::node::{Hedging, Node, Plain};
+use super::node::{Full, Node, Plain};
 use super::stage::{missing, Env, Leaf, Step, Timers};
 use super::Depth;
 use super::Shared;
@@ -22,15 +22,20 @@ type Chain4<Fut, T, E, M> = N<N<Chain2<Fut, T, E, M>, T, E, M>, T, E, M>;
 type Chain8<Fut, T, E, M> = N<N<N<N<Chain4<Fut, T, E, M>, T, E, M>, T, E, M>, T, E, M>, T, E, M>;
 
 pin_project_lite::pin_project! {
-    /// The nest of stages, as deep as the pipeline needs (up to
-    /// [`MAX_POLICIES`](super::MAX_POLICIES)): a shallow pipeline pays for few stages.
+    /// The nest of stages, as deep as the pipeline needs: a shallow pipeline pays for
+    /// few stages. Up to four policies the stages live in the call future itself; a
+    /// pipeline with more (up to [`MAX_POLICIES`](super::MAX_POLICIES)) boxes them, once
+    /// per call, so that every call future stays small and cheap to move.
     #[project = ChainProj]
     enum Chain<Fut, T, E> {
+        // Not started: a call is made with this and gets its real chain, in place, when
+        // first polled.
+        Unstarted,
         One { #[pin] c: Chain1<Fut, T, E, Plain> },
         Two { #[pin] c: Chain2<Fut, T, E, Plain> },
         Four { #[pin] c: Chain4<Fut, T, E, Plain> },
-        Eight { #[pin] c: Chain8<Fut, T, E, Plain> },
-        Hedged { #[pin] c: Chain8<Fut, T, E, Hedging> },
+        FullFour { #[pin] c: Chain4<Fut, T, E, Full> },
+        Eight { c: Pin<Box<Chain8<Fut, T, E, Full>>> },
     }
 }
 
@@ -44,7 +49,6 @@ pin_project_lite::pin_project! {
         shared: &'a Shared,
         op: F,
         classifier: C,
-        started: bool,
         #[pin]
         chain: Chain<Fut, T, E>,
         // The one timer of the call, armed at the earliest instant a stage waits for.
@@ -66,8 +70,7 @@ where
             shared,
             op,
             classifier,
-            started: false,
-            chain: Chain::for_pipeline::<F, C>(shared),
+            chain: Chain::Unstarted,
             sleep: None,
         }
     }
@@ -96,11 +99,11 @@ impl<Fut, T, E> Chain<Fut, T, E> {
             Depth::Four => Chain::Four {
                 c: fresh::<_, F, C, T, E>(),
             },
-            Depth::Eight => Chain::Eight {
+            Depth::FullFour => Chain::FullFour {
                 c: fresh::<_, F, C, T, E>(),
             },
-            Depth::Hedged => Chain::Hedged {
-                c: fresh::<_, F, C, T, E>(),
+            Depth::Eight => Chain::Eight {
+                c: Box::pin(fresh::<_, F, C, T, E>()),
             },
         }
     }
@@ -110,7 +113,7 @@ impl<F, Fut, C, T, E> fmt::Debug for Call<'_, F, Fut, C, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("pipeline", &self.shared.name)
-            .field("started", &self.started)
+            .field("started", &!matches!(self.chain, Chain::Unstarted))
             .finish_non_exhaustive()
     }
 }
@@ -128,8 +131,8 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let shared: &Shared = this.shared;
-        if !*this.started {
-            *this.started = true;
+        if let Chain::Unstarted = *this.chain {
+            this.chain.set(Chain::for_pipeline::<F, C>(shared));
             if let Some(b) = &shared.budget {
                 b.deposit();
             }
@@ -151,8 +154,9 @@ where
                 ChainProj::One { c } => poll_chain(c, cx, &mut env),
                 ChainProj::Two { c } => poll_chain(c, cx, &mut env),
                 ChainProj::Four { c } => poll_chain(c, cx, &mut env),
-                ChainProj::Eight { c } => poll_chain(c, cx, &mut env),
-                ChainProj::Hedged { c } => poll_chain(c, cx, &mut env),
+                ChainProj::FullFour { c } => poll_chain(c, cx, &mut env),
+                ChainProj::Eight { c } => poll_chain(c.as_mut(), cx, &mut env),
+                ChainProj::Unstarted => Poll::Pending,
             };
             if polled.is_ready() {
                 return Poll::Ready(out.take().unwrap_or_else(|| missing(shared)));

@@ -2,8 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::Policy;
+use crate::circuit::{BreakerConfig, CircuitBreaker};
+use crate::clock::Clock;
 use crate::config::ConfigError;
+use crate::event::Listener;
 use crate::hedge::{HedgeConfig, HedgePolicy};
 use crate::retry::{RetryBudgetConfig, RetryConfig, RetryPolicy};
 use crate::timeout::TimeoutConfig;
@@ -19,10 +24,19 @@ pub enum PolicyConfig {
     Retry(RetryConfig),
     /// A hedging policy.
     Hedge(HedgeConfig),
+    /// A circuit breaker: outside a retry it counts one outcome per request, inside it
+    /// one per attempt.
+    CircuitBreaker(BreakerConfig),
 }
 
 impl PolicyConfig {
-    pub(super) fn build(&self) -> Result<Policy, ConfigError> {
+    /// Builds the policy; `name` and `clock` are the pipeline's (a breaker keeps both).
+    pub(super) fn build(
+        &self,
+        name: &str,
+        clock: &Arc<dyn Clock>,
+        listener: Option<&Arc<dyn Listener>>,
+    ) -> Result<Policy, ConfigError> {
         Ok(match self {
             PolicyConfig::Timeout(t) => {
                 t.validate()?;
@@ -30,12 +44,19 @@ impl PolicyConfig {
             }
             PolicyConfig::Retry(r) => Policy::Retry(RetryPolicy::new(r.clone())?),
             PolicyConfig::Hedge(h) => Policy::Hedge(HedgePolicy::new(*h)?),
+            PolicyConfig::CircuitBreaker(b) => {
+                let breaker = CircuitBreaker::with_clock(name, b.clone(), clock.clone())?;
+                Policy::Breaker(match listener {
+                    Some(l) => breaker.with_listener(l.clone()),
+                    None => breaker,
+                })
+            }
         })
     }
 
     pub(super) fn draws_on_budget(&self) -> bool {
         match self {
-            PolicyConfig::Timeout(_) => false,
+            PolicyConfig::Timeout(_) | PolicyConfig::CircuitBreaker(_) => false,
             PolicyConfig::Retry(r) => r.use_budget,
             PolicyConfig::Hedge(h) => h.use_budget,
         }

@@ -8,12 +8,15 @@
 //! rather than one per attempt.
 //!
 //! It is cheap to clone (one `Arc`) and every clone shares the policies' state (the retry
-//! budget, the hedging latencies). A call neither allocates nor boxes a future per
-//! policy: the call future is one state machine with a fixed number of stages
-//! ([`MAX_POLICIES`]), each interpreting the policy at its depth, and the operation is
-//! handed down by reference at each poll, which is what lets retries and hedges call it
-//! again. A pipeline built from a configuration file is the same value as one built in
-//! code, and just as fast.
+//! budget, the hedging latencies, the breakers). A call never boxes a future per policy:
+//! the call future is one state machine made of one stage per policy, each interpreting
+//! the policy at its depth, and the operation is handed down by reference at each poll,
+//! which is what lets retries and hedges call it again. With up to four policies the
+//! stages live inside the call future and a successful call allocates nothing; a
+//! pipeline of five to [`MAX_POLICIES`] policies allocates one block for its stages per
+//! call, which keeps every call future small and cheap to move. A hedge allocates its
+//! state only once its first attempt has to wait. A pipeline built from a configuration
+//! file is the same value as one built in code, and just as fast.
 //!
 //! # Examples
 //!
@@ -64,6 +67,7 @@ use std::time::Duration;
 pub use self::builder::PipelineBuilder;
 pub use self::call::Call;
 pub use self::config::{PipelineConfig, PolicyConfig};
+use crate::circuit::CircuitBreaker;
 use crate::classify::{Classify, DefaultClassifier};
 use crate::clock::Clock;
 use crate::config::ConfigError;
@@ -73,7 +77,7 @@ use crate::fallback::{Degraded, FallbackChain};
 use crate::hedge::HedgePolicy;
 use crate::retry::{RetryBudget, RetryPolicy};
 
-/// The most policies one pipeline can hold.
+/// The most policies one pipeline can hold (more than four cost one allocation per call).
 pub const MAX_POLICIES: usize = 8;
 
 /// A validated policy with its shared state.
@@ -82,6 +86,7 @@ pub(crate) enum Policy {
     Timeout(Duration),
     Retry(RetryPolicy),
     Hedge(HedgePolicy),
+    Breaker(CircuitBreaker),
 }
 
 /// How deep a call's nest of stages is, and whether it can hedge.
@@ -90,19 +95,23 @@ pub(crate) enum Depth {
     One,
     Two,
     Four,
+    /// Up to four policies, some holding state that needs dropping (hedged attempts,
+    /// breaker permits).
+    FullFour,
+    /// Five to eight policies: the stages are boxed, once per call.
     Eight,
-    Hedged,
 }
 
 impl Depth {
     fn of(policies: &[Policy]) -> Depth {
-        if policies.iter().any(|p| matches!(p, Policy::Hedge(_))) {
-            return Depth::Hedged;
-        }
-        match policies.len() {
-            0 | 1 => Depth::One,
-            2 => Depth::Two,
-            3 | 4 => Depth::Four,
+        let full = policies
+            .iter()
+            .any(|p| matches!(p, Policy::Hedge(_) | Policy::Breaker(_)));
+        match (policies.len(), full) {
+            (0 | 1, false) => Depth::One,
+            (2, false) => Depth::Two,
+            (3 | 4, false) => Depth::Four,
+            (0..=4, true) => Depth::FullFour,
             _ => Depth::Eight,
         }
     }
@@ -153,6 +162,15 @@ impl Pipeline {
     /// The pipeline's name.
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// The pipeline's circuit breakers, outermost first: their state and snapshot are
+    /// what health checks and dashboards read, and operators force or reset them here.
+    pub fn circuit_breakers(&self) -> impl Iterator<Item = &CircuitBreaker> {
+        self.shared.policies.iter().filter_map(|p| match p {
+            Policy::Breaker(b) => Some(b),
+            _ => None,
+        })
     }
 
     /// The retry budget shared by this pipeline's retries and hedges, if any.

@@ -16,6 +16,7 @@ use super::decide::{conclude, decide, judge, Conclusion, Times};
 use super::hedging::{hedge_after, hedge_rest, HedgeRun};
 use super::stage::{Env, Step};
 use super::Policy;
+use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, OutcomeClass};
 use crate::deadline::{add, current_instant};
 use crate::error::{Error, Rejection};
@@ -23,54 +24,85 @@ use crate::event::EventKind;
 use crate::retry::RetryPolicy;
 use crate::timeout::Limit;
 
-/// The per-call state of the policy a node interprets. Nothing here needs dropping;
-/// a hedge keeps its state in the node's [`Mode`] slot.
-enum Run {
+/// The per-call state of the policy a node interprets. In a [`Plain`] chain nothing
+/// here needs dropping; in a [`Full`] chain the hedge and breaker variants hold what
+/// does (hedged attempts, a breaker's permit). One variant at a time, so a stage is as
+/// small in either mode.
+enum Run<M: Mode, I, T, E> {
     Idle,
     Timeout(Limit),
     Retry(RetryRun),
-    Hedge,
+    Hedge(M::Hedge<I, T, E>),
+    /// `admitted` once the breaker let this call through; its permit is kept until the
+    /// outcome is recorded.
+    Breaker {
+        admitted: bool,
+        permit: M::Permit,
+    },
 }
 
-/// Whether a chain of stages can hedge. Chains of pipelines without a hedging policy
-/// use [`Plain`], whose stages hold nothing that needs dropping, so dropping a call
-/// costs nothing.
+/// Whether a chain of stages can hold state that needs dropping. Chains of pipelines
+/// without a hedge or a breaker use [`Plain`], whose stages hold nothing of the kind,
+/// so dropping a call costs nothing.
 pub(crate) trait Mode {
     /// Where a hedging stage keeps its attempts.
-    type Slot<I, T, E>;
-    /// An empty slot.
-    fn empty<I, T, E>() -> Self::Slot<I, T, E>;
-    /// The hedge state in a slot, if this mode can hedge.
-    fn hedge<I, T, E>(slot: &mut Self::Slot<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>>;
+    type Hedge<I, T, E>;
+    /// Where a breaker stage keeps its permit.
+    type Permit;
+    /// An empty hedge slot.
+    fn no_hedge<I, T, E>() -> Self::Hedge<I, T, E>;
+    /// An empty permit slot.
+    fn no_permit() -> Self::Permit;
+    /// The hedge state, if this mode has one.
+    fn hedge<I, T, E>(slot: &mut Self::Hedge<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>>;
+    /// The breaker permit, if this mode has one.
+    fn permit(slot: &mut Self::Permit) -> Option<&mut Option<BreakerPermit>>;
 }
 
 /// A hedge's state: `None` until the first attempt needs company.
 pub(crate) type HedgeSlot<I, T, E> = Option<Box<HedgeRun<I, T, E>>>;
 
-/// Stages that cannot hedge.
+/// Stages that hold nothing that needs dropping.
 pub(crate) enum Plain {}
 
-/// Stages that can hedge.
-pub(crate) enum Hedging {}
+/// Stages that may hedge or hold a breaker's permit.
+pub(crate) enum Full {}
 
 impl Mode for Plain {
-    type Slot<I, T, E> = ();
+    type Hedge<I, T, E> = ();
+    type Permit = ();
     #[inline(always)]
-    fn empty<I, T, E>() {}
+    fn no_hedge<I, T, E>() {}
+    #[inline(always)]
+    fn no_permit() {}
     #[inline(always)]
     fn hedge<I, T, E>(_: &mut ()) -> Option<&mut HedgeSlot<I, T, E>> {
         None
     }
+    #[inline(always)]
+    fn permit(_: &mut ()) -> Option<&mut Option<BreakerPermit>> {
+        None
+    }
 }
 
-impl Mode for Hedging {
-    type Slot<I, T, E> = HedgeSlot<I, T, E>;
+impl Mode for Full {
+    type Hedge<I, T, E> = HedgeSlot<I, T, E>;
+    /// Dropped unrecorded (cancellation), a half-open probe gives its slot back.
+    type Permit = Option<BreakerPermit>;
     #[inline(always)]
-    fn empty<I, T, E>() -> HedgeSlot<I, T, E> {
+    fn no_hedge<I, T, E>() -> HedgeSlot<I, T, E> {
+        None
+    }
+    #[inline(always)]
+    fn no_permit() -> Option<BreakerPermit> {
         None
     }
     #[inline(always)]
     fn hedge<I, T, E>(slot: &mut HedgeSlot<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>> {
+        Some(slot)
+    }
+    #[inline(always)]
+    fn permit(slot: &mut Option<BreakerPermit>) -> Option<&mut Option<BreakerPermit>> {
         Some(slot)
     }
 }
@@ -87,8 +119,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct Node<I, T, E, M: Mode> {
         #[pin]
         inner: I,
-        run: Run,
-        hedge: M::Slot<I, T, E>,
+        run: Run<M, I, T, E>,
     }
 }
 
@@ -112,7 +143,6 @@ where
         Node {
             inner: I::fresh(),
             run: Run::Idle,
-            hedge: M::empty(),
         }
     }
 
@@ -140,8 +170,14 @@ where
                         return p;
                     }
                 }
-                (Run::Hedge, Some(Policy::Hedge(p))) => {
-                    if let Some(Some(run)) = M::hedge(this.hedge) {
+                (Run::Breaker { admitted, permit }, Some(Policy::Breaker(b))) if !*admitted => {
+                    if let Flow::Return(p) = breaker_before(b, M::permit(permit), env) {
+                        return p;
+                    }
+                    *admitted = true;
+                }
+                (Run::Hedge(slot), Some(Policy::Hedge(p))) => {
+                    if let Some(Some(run)) = M::hedge(slot) {
                         if !run.primary_live {
                             return hedge_rest(this.inner.as_mut(), run, p, cx, env, depth);
                         }
@@ -160,7 +196,13 @@ where
                 (Run::Retry(run), Some(Policy::Retry(p))) => {
                     retry_after(this.inner.as_mut(), run, p, res, env)
                 }
-                (Run::Hedge, Some(Policy::Hedge(p))) => match M::hedge(this.hedge) {
+                (Run::Breaker { permit, .. }, Some(Policy::Breaker(b))) => {
+                    if res.is_ready() {
+                        breaker_after(b, M::permit(permit), env);
+                    }
+                    Flow::Return(res)
+                }
+                (Run::Hedge(slot), Some(Policy::Hedge(p))) => match M::hedge(slot) {
                     Some(slot) => hedge_after(this.inner.as_mut(), slot, p, res, cx, env, depth),
                     None => Flow::Return(res),
                 },
@@ -173,7 +215,7 @@ where
     }
 }
 
-impl Run {
+impl<M: Mode, I, T, E> Run<M, I, T, E> {
     fn start(policy: &Policy) -> Self {
         match policy {
             Policy::Timeout(_) => Run::Timeout(Limit::new()),
@@ -183,7 +225,11 @@ impl Run {
                 first_start: None,
                 wake_at: None,
             }),
-            Policy::Hedge(_) => Run::Hedge,
+            Policy::Hedge(_) => Run::Hedge(M::no_hedge()),
+            Policy::Breaker(_) => Run::Breaker {
+                admitted: false,
+                permit: M::no_permit(),
+            },
         }
     }
 }
@@ -332,4 +378,47 @@ where
         run.wake_at = Some(add(now.unwrap_or_else(Instant::now), delay));
     }
     Flow::Again
+}
+
+/// Before the first poll under a breaker: ask it to let the call through.
+#[inline]
+fn breaker_before<F, C, T, E>(
+    breaker: &CircuitBreaker,
+    slot: Option<&mut Option<BreakerPermit>>,
+    env: &mut Env<'_, F, C, T, E>,
+) -> Flow {
+    match breaker.try_acquire() {
+        Ok(permit) => {
+            if let Some(slot) = slot {
+                *slot = Some(permit);
+            }
+            Flow::Again
+        }
+        Err(rejection) => {
+            *env.out = Some(Err(Error::Rejected(rejection)));
+            Flow::Return(Poll::Ready(()))
+        }
+    }
+}
+
+/// After the call under a breaker finished: tell it how the call went.
+#[inline]
+fn breaker_after<F, C, T, E>(
+    breaker: &CircuitBreaker,
+    slot: Option<&mut Option<BreakerPermit>>,
+    env: &mut Env<'_, F, C, T, E>,
+) where
+    C: Classify<T, E>,
+{
+    let Some(permit) = slot.and_then(Option::take) else {
+        return;
+    };
+    match &*env.out {
+        Some(Ok(t)) => breaker.record(permit, env.classifier.classify(Ok(t)).class),
+        Some(Err(Error::Operation(e))) => {
+            breaker.record(permit, env.classifier.classify(Err(e)).class)
+        }
+        Some(Err(Error::Rejected(r))) => breaker.record_rejection(permit, r.kind()),
+        None => breaker.record(permit, OutcomeClass::Ignored),
+    }
 }

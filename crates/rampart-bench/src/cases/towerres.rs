@@ -1,0 +1,36 @@
+//! tower-resilience: its circuit breaker layer around a tower service that answers at once.
+
+use crate::harness::{async_loop_mut, Case};
+use std::convert::Infallible;
+use std::future::ready;
+use std::time::Duration;
+use tower::{service_fn, Layer, Service, ServiceExt};
+use tower_resilience::circuitbreaker::CircuitBreakerLayer;
+
+/// The tower-resilience cases.
+pub const CASES: &[Case] = &[Case::new(
+    "towerres_circuitbreaker_call_ok",
+    circuitbreaker_call_ok,
+)];
+
+/// The circuit breaker with a count-based sliding window of 100 calls (50 % failure
+/// rate, the crate's defaults made explicit) around `service_fn` answering `Ok` at once.
+///
+/// Each call is `ready().await` then `call(x).await` on the one service. That is the
+/// fast path: `oneshot` would need a clone of the service per call (three `Arc` clones
+/// and a clone of the inner service) on top of the same `poll_ready` and `call`.
+fn circuitbreaker_call_ok(iterations: u64) -> Duration {
+    let layer = CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_size(100)
+        .build()
+        .expect("the bench circuit breaker config is valid");
+    let mut service = layer.layer(service_fn(|x: u64| ready(Ok::<u64, Infallible>(x))));
+    async_loop_mut(iterations, async move |x| {
+        let ready = service
+            .ready()
+            .await
+            .expect("a closed breaker around service_fn is ready");
+        ready.call(x).await
+    })
+}
