@@ -77,6 +77,7 @@ mod breaker;
 mod buckets;
 mod call;
 mod config;
+pub mod keyed;
 mod logic;
 mod permit;
 mod plan;
