@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::Duration;
 
-use super::decide::{conclude, decide, judge, Conclusion, Outcome, Times};
+use super::decide::{conclude, decide, judge, record_outcome, Conclusion, Outcome, Times};
 use super::{Policy, Shared};
 use crate::circuit::CircuitBreaker;
 use crate::classify::Classify;
@@ -194,10 +194,6 @@ where
         Err(r) => return Err(Error::Rejected(r)),
     };
     let out = step(shared, depth + 1, op, c);
-    match &out {
-        Ok(t) => b.record(permit, c.classify(Ok(t)).class),
-        Err(Error::Operation(e)) => b.record(permit, c.classify(Err(e)).class),
-        Err(Error::Rejected(r)) => b.record_rejection(permit, r.kind()),
-    }
+    record_outcome(b, permit, c, &out);
     out
 }

@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::Shared;
+use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, OutcomeClass};
 use crate::error::{Error, Rejection, RejectionKind};
 use crate::event::{EventKind, GiveUpReason};
@@ -178,5 +179,22 @@ pub(crate) fn conclude<T, E: fmt::Debug>(
                 RejectionKind::DeadlineExceeded,
             ))))
         }
+    }
+}
+
+/// Tells a breaker how the call it let through went: the classifier decides for the
+/// operation's own outcomes, the breaker for rejections by policies inside it.
+pub(crate) fn record_outcome<C, T, E>(
+    breaker: &CircuitBreaker,
+    permit: BreakerPermit,
+    classifier: &C,
+    outcome: &Outcome<T, E>,
+) where
+    C: Classify<T, E>,
+{
+    match outcome {
+        Ok(t) => breaker.record(permit, classifier.classify(Ok(t)).class),
+        Err(Error::Operation(e)) => breaker.record(permit, classifier.classify(Err(e)).class),
+        Err(Error::Rejected(r)) => breaker.record_rejection(permit, r.kind()),
     }
 }

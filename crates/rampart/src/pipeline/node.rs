@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::decide::{conclude, decide, judge, Conclusion, Times};
+use super::decide::{conclude, decide, judge, record_outcome, Conclusion, Times};
 use super::hedging::{hedge_after, hedge_rest, HedgeRun};
 use super::stage::{Env, Step};
 use super::Policy;
@@ -414,11 +414,7 @@ fn breaker_after<F, C, T, E>(
         return;
     };
     match &*env.out {
-        Some(Ok(t)) => breaker.record(permit, env.classifier.classify(Ok(t)).class),
-        Some(Err(Error::Operation(e))) => {
-            breaker.record(permit, env.classifier.classify(Err(e)).class)
-        }
-        Some(Err(Error::Rejected(r))) => breaker.record_rejection(permit, r.kind()),
+        Some(out) => record_outcome(breaker, permit, env.classifier, out),
         None => breaker.record(permit, OutcomeClass::Ignored),
     }
 }
