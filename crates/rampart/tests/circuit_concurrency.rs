@@ -195,12 +195,20 @@ fn hammering_threads_never_exceed_the_probes() {
         // Probes out per half-open period, keyed by the permit's Debug (it shows the epoch).
         let out: Mutex<HashMap<String, u32>> = Mutex::new(HashMap::new());
         let probes = AtomicU64::new(0);
+        // Time and work interleave by construction, whatever the scheduling: the clock
+        // moves 1 ms only after the workers made 20 more calls, and the workers go on
+        // until the clock has moved 300 ms, so the breaker opens and half-opens again and
+        // again (it stays open 3 ms).
+        let progress = AtomicU64::new(0);
+        let clock_done = AtomicU64::new(0);
         std::thread::scope(|s| {
             for seed in 0..4u64 {
                 let (b, out, probes) = (&b, &out, &probes);
+                let (progress, clock_done) = (&progress, &clock_done);
                 s.spawn(move || {
                     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    for _ in 0..20_000 {
+                    while clock_done.load(SeqCst) == 0 {
+                        progress.fetch_add(1, SeqCst);
                         x ^= x << 13;
                         x ^= x >> 7;
                         x ^= x << 17;
@@ -231,10 +239,14 @@ fn hammering_threads_never_exceed_the_probes() {
                 });
             }
             s.spawn(|| {
-                for _ in 0..2_000 {
+                for _ in 0..300 {
+                    let seen = progress.load(SeqCst);
+                    while progress.load(SeqCst) < seen + 20 {
+                        std::thread::yield_now();
+                    }
                     clock.advance(Duration::from_millis(1));
-                    std::thread::yield_now();
                 }
+                clock_done.store(1, SeqCst);
             });
         });
         assert!(

@@ -138,7 +138,12 @@ impl CircuitBreaker {
                 BreakerState::Open => {
                     let t = now();
                     match open_step(inner.deadline.load(SeqCst), t) {
-                        OpenStep::Wait(left) => return Err(inner.reject(Some(left))),
+                        // The deadline read belongs to this open period only if the word
+                        // has not moved on meanwhile; otherwise look again.
+                        OpenStep::Wait(left) if inner.word.load(SeqCst) == w.0 => {
+                            return Err(inner.reject(Some(left)))
+                        }
+                        OpenStep::Wait(_) => {}
                         OpenStep::HalfOpen => inner.to_half_open(w, t),
                     }
                 }

@@ -103,8 +103,14 @@ impl Inner {
                 .max_half_open_ns
                 .and_then(|d| now.checked_add(d))
                 .unwrap_or(u64::MAX);
+            // Publish first, then the half-open limit: a caller that still holds the
+            // open word must not read "never" as the end of the open period (it would
+            // be rejected with an absurd retry-after while probes are free). A caller
+            // that reads the old open deadline as the half-open limit can only call
+            // `expire_half_open`, which waits for this lock and then sees the new one.
+            let change = self.publish(w, BreakerState::HalfOpen, Counts::default());
             self.deadline.store(give_up, SeqCst);
-            self.publish(w, BreakerState::HalfOpen, Counts::default())
+            change
         };
         self.announce(Some(change));
     }
