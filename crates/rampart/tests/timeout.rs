@@ -13,6 +13,11 @@ use rampart::{Error, Pipeline, RejectionKind};
 use support::{kind, ms, rejection, secs, LiveCounter};
 use tokio::time::Instant;
 
+/// A pipeline with only a timeout.
+fn timed(name: &str, limit: Duration) -> Pipeline {
+    Pipeline::builder(name).timeout(limit).build().unwrap()
+}
+
 fn constant(delay: Duration, attempts: u32) -> RetryConfig {
     RetryConfig::constant(delay)
         .with_max_attempts(attempts)
@@ -105,7 +110,7 @@ async fn when_every_attempt_times_out_the_last_timeout_is_returned() {
 
 #[tokio::test(start_paused = true)]
 async fn the_inner_future_is_dropped_when_time_is_up() {
-    let p = Pipeline::builder("p").timeout(secs(1)).build().unwrap();
+    let p = timed("p", secs(1));
     let live = LiveCounter::new();
     let dropped_at = Arc::new(Mutex::new(None));
     let start = Instant::now();
@@ -163,7 +168,7 @@ async fn each_timed_out_attempt_is_dropped_before_the_next_starts() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_call_drops_the_attempt() {
-    let p = Pipeline::builder("p").timeout(secs(10)).build().unwrap();
+    let p = timed("p", secs(10));
     let live = LiveCounter::new();
     let call = p.call(|| {
         let guard = live.guard();
@@ -179,10 +184,7 @@ async fn dropping_the_call_drops_the_attempt() {
 
 #[tokio::test(start_paused = true)]
 async fn the_rejection_says_after_how_long_and_by_whom() {
-    let p = Pipeline::builder("payment")
-        .timeout(secs(3))
-        .build()
-        .unwrap();
+    let p = timed("payment", secs(3));
     let res: Result<(), Error<()>> = p.call(std::future::pending).await;
     let r = rejection(&res).expect("a rejection");
     assert_eq!(r.kind(), RejectionKind::Timeout);
@@ -200,18 +202,9 @@ async fn the_rejection_says_after_how_long_and_by_whom() {
 /// Gateway 5 s, service A 4 s, service B 10 s: B is cut at A's 4 s deadline.
 #[tokio::test(start_paused = true)]
 async fn a_grandchild_timeout_is_clamped_to_the_nearest_deadline() {
-    let gateway = Pipeline::builder("gateway")
-        .timeout(secs(5))
-        .build()
-        .unwrap();
-    let service_a = Pipeline::builder("service-a")
-        .timeout(secs(4))
-        .build()
-        .unwrap();
-    let service_b = Pipeline::builder("service-b")
-        .timeout(secs(10))
-        .build()
-        .unwrap();
+    let gateway = timed("gateway", secs(5));
+    let service_a = timed("service-a", secs(4));
+    let service_b = timed("service-b", secs(10));
     let start = Instant::now();
     let seen = Arc::new(Mutex::new(None));
     let _: Result<(), Error<()>> = gateway
@@ -244,18 +237,9 @@ async fn a_grandchild_timeout_is_clamped_to_the_nearest_deadline() {
 /// Gateway 5 s, service A 4 s, service B 3 s: every budget fits, so B's own 3 s fires.
 #[tokio::test(start_paused = true)]
 async fn a_grandchild_timeout_shorter_than_its_parents_is_its_own() {
-    let gateway = Pipeline::builder("gateway")
-        .timeout(secs(5))
-        .build()
-        .unwrap();
-    let service_a = Pipeline::builder("service-a")
-        .timeout(secs(4))
-        .build()
-        .unwrap();
-    let service_b = Pipeline::builder("service-b")
-        .timeout(secs(3))
-        .build()
-        .unwrap();
+    let gateway = timed("gateway", secs(5));
+    let service_a = timed("service-a", secs(4));
+    let service_b = timed("service-b", secs(3));
     let start = Instant::now();
     let res: Result<(), Error<Error<Error<()>>>> = gateway
         .call(|| {
@@ -280,14 +264,8 @@ async fn a_grandchild_timeout_shorter_than_its_parents_is_its_own() {
 /// A child that starts 1.5 s into a 4 s budget gets what is left: 2.5 s, not its 10 s.
 #[tokio::test(start_paused = true)]
 async fn a_late_child_gets_only_the_remaining_budget() {
-    let parent = Pipeline::builder("parent")
-        .timeout(secs(4))
-        .build()
-        .unwrap();
-    let child = Pipeline::builder("child")
-        .timeout(secs(10))
-        .build()
-        .unwrap();
+    let parent = timed("parent", secs(4));
+    let child = timed("child", secs(10));
     let start = Instant::now();
     let res: Result<(), Error<Error<()>>> = parent
         .call(|| async {
@@ -346,10 +324,7 @@ async fn a_call_that_finishes_in_time_reports_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_clamped_timeout_reports_deadline_exceeded() {
     let rec = Recorder::new();
-    let parent = Pipeline::builder("parent")
-        .timeout(secs(1))
-        .build()
-        .unwrap();
+    let parent = timed("parent", secs(1));
     let child = Pipeline::builder("child")
         .listener(rec.clone())
         .timeout(secs(10))
