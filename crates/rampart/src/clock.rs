@@ -26,6 +26,27 @@ pub fn duration_to_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// Polls a lazily made tokio sleep that must end at `at`: makes it on first use and
+/// moves it when `at` changed, so one timer serves a future however often its target
+/// instant moves.
+#[inline]
+pub(crate) fn poll_sleep_until(
+    mut sleep: std::pin::Pin<&mut Option<tokio::time::Sleep>>,
+    at: tokio::time::Instant,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<()> {
+    use std::future::Future;
+    match sleep.as_mut().as_pin_mut() {
+        Some(s) if s.deadline() == at => {}
+        Some(s) => s.reset(at),
+        None => sleep.set(Some(tokio::time::sleep_until(at))),
+    }
+    match sleep.as_pin_mut() {
+        Some(s) => s.poll(cx),
+        None => std::task::Poll::Pending,
+    }
+}
+
 /// The default clock: tokio's `Instant`, which follows paused time in tests.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioClock {

@@ -223,13 +223,7 @@ pub(crate) fn enter_lazy(budget: Duration) -> Saved {
 #[inline(always)]
 #[cfg(test)]
 pub(crate) fn pinned_since(saved: &Saved) -> Option<Instant> {
-    STATE.with(|s| {
-        if s.pins.get() == saved.pins {
-            None
-        } else {
-            s.pinned_at.get()
-        }
-    })
+    STATE.with(|s| pinned_since_in(s, saved))
 }
 
 /// Puts back what [`enter_at`] replaced, keeping any pin made meanwhile.
@@ -261,18 +255,13 @@ pub(crate) enum Leave {
 /// Ends a relative scope entered with [`enter_lazy`] in one thread-local access.
 #[inline(always)]
 pub(crate) fn leave_lazy(saved: &Saved, pending: bool) -> Leave {
-    STATE.with(|s| {
-        if s.pins.get() != saved.pins {
-            return match s.pinned_at.get() {
-                Some(now) => Leave::PinnedAt(now),
-                None => Leave::NeedsPin,
-            };
+    STATE.with(|s| match pinned_since_in(s, saved) {
+        Some(now) => Leave::PinnedAt(now),
+        None if pending => Leave::NeedsPin,
+        None => {
+            s.lazy.set(saved.lazy);
+            Leave::Restored
         }
-        if pending {
-            return Leave::NeedsPin;
-        }
-        s.lazy.set(saved.lazy);
-        Leave::Restored
     })
 }
 
@@ -287,6 +276,7 @@ pub(crate) fn leave_pinned(outer: Option<Instant>, now: Instant) {
     })
 }
 
+#[inline(always)]
 fn pinned_since_in(s: &State, saved: &Saved) -> Option<Instant> {
     if s.pins.get() == saved.pins {
         None

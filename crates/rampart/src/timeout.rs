@@ -36,6 +36,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::{Instant, Sleep};
 
+use crate::clock::poll_sleep_until;
 use crate::config::{positive, ConfigError};
 use crate::deadline::{add, enter_at, enter_lazy, leave_lazy, leave_pinned, restore, Leave, Saved};
 use crate::error::RejectionKind;
@@ -173,21 +174,13 @@ impl Limit {
     fn poll_timer(
         &self,
         duration: Duration,
-        mut sleep: Pin<&mut Option<Sleep>>,
+        sleep: Pin<&mut Option<Sleep>>,
         cx: &mut Context<'_>,
     ) -> Poll<Elapsed> {
         let Some(at) = self.at else {
             return Poll::Pending;
         };
-        match sleep.as_mut().as_pin_mut() {
-            Some(s) if s.deadline() == at => {}
-            Some(s) => s.reset(at),
-            None => sleep.set(Some(tokio::time::sleep_until(at))),
-        }
-        match sleep.as_pin_mut() {
-            Some(s) => s.poll(cx).map(|()| self.elapsed(duration)),
-            None => Poll::Pending,
-        }
+        poll_sleep_until(sleep, at, cx).map(|()| self.elapsed(duration))
     }
 }
 

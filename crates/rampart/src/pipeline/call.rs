@@ -13,6 +13,7 @@ use super::stage::{missing, Env, Leaf, Step, Timers};
 use super::Depth;
 use super::Shared;
 use crate::classify::Classify;
+use crate::clock::poll_sleep_until;
 use crate::error::Error;
 
 type N<I, T, E, M> = Node<I, T, E, M>;
@@ -164,15 +165,7 @@ where
             let Some(at) = env.timers.earliest else {
                 return Poll::Pending;
             };
-            match this.sleep.as_mut().as_pin_mut() {
-                Some(s) if s.deadline() == at => {}
-                Some(s) => s.reset(at),
-                None => this.sleep.set(Some(tokio::time::sleep_until(at))),
-            }
-            let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {
-                return Poll::Pending;
-            };
-            if sleep.poll(cx).is_pending() {
+            if poll_sleep_until(this.sleep.as_mut(), at, cx).is_pending() {
                 return Poll::Pending;
             }
             // Everything due by now acts on the next pass.

@@ -317,12 +317,24 @@ impl DelaySequence {
 
     /// The delay before the next retry; advances the sequence.
     pub fn next_delay<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Duration {
-        let base = self.backoff.base_delay(self.retry);
-        let delay = self.jitter.apply(base, self.previous, &self.backoff, rng);
+        let delay = delay_at(&self.backoff, self.jitter, self.retry, self.previous, rng);
         self.retry = self.retry.saturating_add(1);
         self.previous = delay;
         delay
     }
+}
+
+/// The delay before retry number `retry` (0 for the first), spread by `jitter`;
+/// `previous` is the delay before the previous retry (the initial delay before the
+/// first), which decorrelated jitter grows from.
+pub(crate) fn delay_at<R: Rng + ?Sized>(
+    backoff: &Backoff,
+    jitter: Jitter,
+    retry: u32,
+    previous: Duration,
+    rng: &mut R,
+) -> Duration {
+    jitter.apply(backoff.base_delay(retry), previous, backoff, rng)
 }
 
 #[cfg(test)]

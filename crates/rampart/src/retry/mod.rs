@@ -221,15 +221,14 @@ impl RetryPolicy {
     /// The delay before retry number `retry` (0 for the first), given the delay before
     /// the previous one (`None` before the first).
     pub(crate) fn delay_for(&self, retry: u32, previous: Option<Duration>) -> Duration {
-        let b = &self.config.backoff;
-        let base = b.base_delay(retry);
-        let prev = previous.unwrap_or_else(|| b.initial_delay());
+        let c = &self.config;
+        let prev = previous.unwrap_or_else(|| c.backoff.initial_delay());
         match &self.rng {
             Some(m) => {
                 let mut g = m.lock().unwrap_or_else(|p| p.into_inner());
-                self.config.jitter.apply(base, prev, b, &mut *g)
+                backoff::delay_at(&c.backoff, c.jitter, retry, prev, &mut *g)
             }
-            None => self.config.jitter.apply(base, prev, b, &mut rand::rng()),
+            None => backoff::delay_at(&c.backoff, c.jitter, retry, prev, &mut rand::rng()),
         }
     }
 
