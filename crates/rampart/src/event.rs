@@ -97,6 +97,11 @@ pub enum EventKind<'a> {
         calls: u64,
         /// Of which failures.
         failures: u64,
+        /// The error of the call whose outcome caused the change, when it was recorded
+        /// with one ([`record_with_error`](crate::circuit::CircuitBreaker::record_with_error),
+        /// as pipelines and `call` do). `None` for changes made by time or an operator,
+        /// and for closing.
+        last_error: Option<&'a dyn fmt::Debug>,
     },
     /// A circuit breaker refused a call.
     CircuitRejected {

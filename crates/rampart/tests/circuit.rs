@@ -496,13 +496,13 @@ fn events_reach_a_recorder() {
     b.reset();
     let lines = recorder.lines();
     let expected = [
-        r#"payment: CircuitStateChanged { from: "closed", to: "open", failure_rate: 0.5, slow_call_rate: 0.0, calls: 4, failures: 2 }"#,
+        r#"payment: CircuitStateChanged { from: "closed", to: "open", failure_rate: 0.5, slow_call_rate: 0.0, calls: 4, failures: 2, last_error: None }"#,
         "payment: CircuitRejected { retry_after: Some(20s) }",
-        r#"payment: CircuitStateChanged { from: "open", to: "half_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0 }"#,
-        r#"payment: CircuitStateChanged { from: "half_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 1, failures: 0 }"#,
-        r#"payment: CircuitStateChanged { from: "closed", to: "forced_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0 }"#,
+        r#"payment: CircuitStateChanged { from: "open", to: "half_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, last_error: None }"#,
+        r#"payment: CircuitStateChanged { from: "half_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 1, failures: 0, last_error: None }"#,
+        r#"payment: CircuitStateChanged { from: "closed", to: "forced_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, last_error: None }"#,
         "payment: CircuitRejected { retry_after: None }",
-        r#"payment: CircuitStateChanged { from: "forced_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0 }"#,
+        r#"payment: CircuitStateChanged { from: "forced_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, last_error: None }"#,
     ];
     assert_eq!(lines, expected);
     // A listener set on a breaker that already has clones still reaches them all.
@@ -512,6 +512,69 @@ fn events_reach_a_recorder() {
     let _b = b.with_listener(Arc::new(late.clone()));
     fail(&clone);
     assert_eq!(late.count("CircuitStateChanged"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn state_changes_carry_the_error_that_caused_them() {
+    let recorder = Recorder::new();
+    let b = CircuitBreaker::new(
+        "payment",
+        BreakerConfig::consecutive(2).with_open_for(secs(30)),
+    )
+    .unwrap()
+    .with_listener(Arc::new(recorder.clone()));
+    let _ = b
+        .call(|| async { Err::<(), _>("connection refused") })
+        .await;
+    let _ = b.call(|| async { Err::<(), _>("503 from payments") }).await;
+    tokio::time::advance(secs(30)).await;
+    let p = b.try_acquire().expect("a probe");
+    b.record_with_error(p, OutcomeClass::Failure, &"probe timed out");
+    let changes: Vec<String> = recorder
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("CircuitStateChanged"))
+        .collect();
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert!(
+        changes[0].contains(r#"to: "open""#)
+            && changes[0].ends_with(r#"last_error: Some("503 from payments") }"#),
+        "{}",
+        changes[0]
+    );
+    assert!(
+        changes[1].ends_with("last_error: None }"),
+        "half-open by time: {}",
+        changes[1]
+    );
+    assert!(
+        changes[2].contains(r#"from: "half_open", to: "open""#)
+            && changes[2].ends_with(r#"last_error: Some("probe timed out") }"#),
+        "{}",
+        changes[2]
+    );
+
+    // Through a pipeline: the operation's error, or the inner policy's rejection.
+    let recorder = Recorder::new();
+    let pipeline = rampart::Pipeline::builder("inventory")
+        .circuit_breaker(BreakerConfig::consecutive(1))
+        .timeout(secs(1))
+        .listener(recorder.clone())
+        .build()
+        .unwrap();
+    let slow = pipeline
+        .call(|| async {
+            tokio::time::sleep(secs(5)).await;
+            Ok::<(), &str>(())
+        })
+        .await;
+    assert!(slow.is_err());
+    assert_eq!(
+        recorder.count("last_error: Some(Timeout)"),
+        1,
+        "{:?}",
+        recorder.lines()
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -9,6 +9,7 @@ use rampart::circuit::keyed::KeyedBreakers;
 use rampart::circuit::{BreakerConfig, BreakerState};
 use rampart::classify::OutcomeClass;
 use rampart::clock::ManualClock;
+use rampart::event::Recorder;
 use rampart::keyed::KeyedConfig;
 
 fn secs(n: u64) -> Duration {
@@ -61,6 +62,28 @@ fn tripping_one_key_leaves_the_others_closed() {
         vec![("a", BreakerState::Open), ("b", BreakerState::Closed)]
     );
     assert_eq!(snap[1].1.failures_in_window, 2);
+}
+
+#[test]
+fn a_listener_hears_every_key_by_name() {
+    let (b, _) = breakers(KeyedConfig::new());
+    fail(&b, "early.internal", 1); // live before the listener is set
+    let recorder = Recorder::new();
+    let b = b.with_listener(Arc::new(recorder.clone()));
+    fail(&b, "early.internal", 2);
+    fail(&b, "late.internal", 3);
+    assert!(b.try_acquire(&host("late.internal")).is_err());
+    let lines = recorder.lines();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("hosts/early.internal: CircuitStateChanged"));
+    assert!(lines[1].starts_with("hosts/late.internal: CircuitStateChanged"));
+    assert!(lines[2].starts_with("hosts/late.internal: CircuitRejected"));
+    // A second listener does not replace the first.
+    let other = Recorder::new();
+    let b = b.with_listener(Arc::new(other.clone()));
+    fail(&b, "third.internal", 3);
+    assert!(other.lines().is_empty());
+    assert_eq!(recorder.count("hosts/third.internal"), 1);
 }
 
 #[test]

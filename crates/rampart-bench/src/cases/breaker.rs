@@ -7,6 +7,8 @@
 use crate::harness::{contended_loop_2t, sync_loop, Case};
 use rampart::circuit::{BreakerConfig, CircuitBreaker};
 use rampart::classify::OutcomeClass;
+use rampart::clock::CoarseClock;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The rampart circuit-breaker cases.
@@ -14,6 +16,10 @@ pub const CASES: &[Case] = &[
     Case::new("rampart_breaker_consecutive_call_ok", consecutive_call_ok),
     Case::new("rampart_breaker_count_window_call_ok", count_window_call_ok),
     Case::new("rampart_breaker_time_window_call_ok", time_window_call_ok),
+    Case::new(
+        "rampart_breaker_time_window_coarse_clock_call_ok",
+        time_window_coarse_clock_call_ok,
+    ),
     Case::new(
         "contended_rampart_breaker_count_window_call_ok_2t",
         contended_count_window_call_ok_2t,
@@ -54,6 +60,17 @@ fn count_window_call_ok(iterations: u64) -> Duration {
 /// Failure rate over the last 10 s in 10 buckets, 50 % threshold.
 fn time_window_call_ok(iterations: u64) -> Duration {
     let breaker = breaker(BreakerConfig::time_window(Duration::from_secs(10), 10, 0.5));
+    sync_loop(iterations, |x| call_ok(&breaker, x))
+}
+
+/// The time window of `time_window_call_ok` on the opt-in millisecond clock.
+fn time_window_coarse_clock_call_ok(iterations: u64) -> Duration {
+    let breaker = CircuitBreaker::with_clock(
+        "bench",
+        BreakerConfig::time_window(Duration::from_secs(10), 10, 0.5),
+        Arc::new(CoarseClock::new()),
+    )
+    .expect("the bench breaker config is valid");
     sync_loop(iterations, |x| call_ok(&breaker, x))
 }
 

@@ -39,7 +39,7 @@ pub struct Ratio {
 }
 
 /// The ratios rampart targets; the binary prints each one whose two cases ran.
-pub const RATIOS: [Ratio; 8] = [
+pub const RATIOS: [Ratio; 9] = [
     Ratio {
         numerator: "rampart_timeout_ready_1s",
         denominator: "tokio_time_timeout_ready_1s",
@@ -67,6 +67,11 @@ pub const RATIOS: [Ratio; 8] = [
     },
     Ratio {
         numerator: "rampart_breaker_time_window_call_ok",
+        denominator: "failsafe_call_ok",
+        max: 0.3,
+    },
+    Ratio {
+        numerator: "rampart_breaker_time_window_coarse_clock_call_ok",
         denominator: "failsafe_call_ok",
         max: 0.3,
     },

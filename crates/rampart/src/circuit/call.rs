@@ -1,8 +1,10 @@
 //! Running an operation through a breaker: acquire, run, classify, record.
 
+use std::fmt;
 use std::future::Future;
 
 use super::breaker::CircuitBreaker;
+use super::permit::BreakerPermit;
 use crate::classify::{Classify, DefaultClassifier};
 use crate::error::Error;
 
@@ -23,6 +25,7 @@ impl CircuitBreaker {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
     {
         self.call_classified(&DefaultClassifier, op).await
     }
@@ -46,10 +49,11 @@ impl CircuitBreaker {
         C: Classify<T, E> + ?Sized,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
     {
         let permit = self.try_acquire()?;
         let out = op().await;
-        self.record(permit, classifier.classify(out.as_ref()).class);
+        self.record_out(permit, classifier, &out);
         out.map_err(Error::Operation)
     }
 
@@ -62,6 +66,7 @@ impl CircuitBreaker {
     pub fn call_blocking<F, T, E>(&self, op: F) -> Result<T, Error<E>>
     where
         F: FnOnce() -> Result<T, E>,
+        E: fmt::Debug,
     {
         self.call_blocking_classified(&DefaultClassifier, op)
     }
@@ -75,10 +80,24 @@ impl CircuitBreaker {
     where
         C: Classify<T, E> + ?Sized,
         F: FnOnce() -> Result<T, E>,
+        E: fmt::Debug,
     {
         let permit = self.try_acquire()?;
         let out = op();
-        self.record(permit, classifier.classify(out.as_ref()).class);
+        self.record_out(permit, classifier, &out);
         out.map_err(Error::Operation)
+    }
+
+    /// Records `out` as `classifier` classes it, an error with its value.
+    fn record_out<C, T, E>(&self, permit: BreakerPermit, classifier: &C, out: &Result<T, E>)
+    where
+        C: Classify<T, E> + ?Sized,
+        E: fmt::Debug,
+    {
+        let class = classifier.classify(out.as_ref()).class;
+        match out {
+            Ok(_) => self.record(permit, class),
+            Err(e) => self.record_with_error(permit, class, e),
+        }
     }
 }

@@ -76,12 +76,13 @@
 
 use std::fmt::{self, Display};
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{BreakerConfig, BreakerPermit, BreakerSnapshot, CircuitBreaker};
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
+use crate::event::Listener;
 use crate::keyed::{Keyed, KeyedConfig};
 
 /// One circuit breaker per key, made on demand from one configuration, with a cap on
@@ -92,6 +93,8 @@ use crate::keyed::{Keyed, KeyedConfig};
 pub struct KeyedBreakers<K> {
     name: Arc<str>,
     map: Keyed<K, CircuitBreaker>,
+    /// Given to every breaker the map makes, once set.
+    listener: Arc<OnceLock<Arc<dyn Listener>>>,
 }
 
 impl<K> KeyedBreakers<K>
@@ -128,19 +131,43 @@ where
         let spare =
             CircuitBreaker::with_clock(&format!("{name}/*"), config.clone(), clock.clone())?;
         let name: Arc<str> = name.into();
+        let listener: Arc<OnceLock<Arc<dyn Listener>>> = Arc::default();
         let factory = {
             let (name, clock) = (Arc::clone(&name), Arc::clone(&clock));
+            let listener = Arc::clone(&listener);
             move |key: &K| {
-                CircuitBreaker::with_clock(
+                let breaker = CircuitBreaker::with_clock(
                     &format!("{name}/{key}"),
                     config.clone(),
                     Arc::clone(&clock),
                 )
-                .unwrap_or_else(|_| spare.clone())
+                .unwrap_or_else(|_| spare.clone());
+                match listener.get() {
+                    Some(l) => breaker.with_listener(Arc::clone(l)),
+                    None => breaker,
+                }
             }
         };
         let map = Keyed::with_clock(keyed, factory, clock)?;
-        Ok(KeyedBreakers { name, map })
+        Ok(KeyedBreakers {
+            name,
+            map,
+            listener,
+        })
+    }
+
+    /// Reports every key's state changes and rejections to `listener`; each event's
+    /// `pipeline` is the key's breaker name, `"{name}/{key}"`.
+    ///
+    /// Call it right after construction: it reaches the breakers made from then on and
+    /// those already live, but only the first listener set counts.
+    pub fn with_listener(self, listener: Arc<dyn Listener>) -> Self {
+        if self.listener.set(Arc::clone(&listener)).is_ok() {
+            self.map.for_each(|_, b| {
+                let _ = b.clone().with_listener(Arc::clone(&listener));
+            });
+        }
+        self
     }
 
     /// The breaker for `key`, marking the key used now; a fresh, closed one if the key
@@ -207,6 +234,7 @@ impl<K> Clone for KeyedBreakers<K> {
         KeyedBreakers {
             name: Arc::clone(&self.name),
             map: self.map.clone(),
+            listener: Arc::clone(&self.listener),
         }
     }
 }

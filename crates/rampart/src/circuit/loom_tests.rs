@@ -86,6 +86,39 @@ fn loom_count_window_loses_no_failure() {
 }
 
 #[test]
+fn loom_success_skipping_a_full_clean_window_never_hides_a_failure() {
+    check(|| {
+        // A full window of 2 successes: a success may take the read-only path while a
+        // failure races it; the failure is counted, and 2 more successes age it out
+        // (the racing success counts before or after it), so it is never stuck.
+        let (b, _) = breaker(BreakerConfig::count_window(2, 1.0).with_min_calls(2));
+        for _ in 0..2 {
+            let p = b.try_acquire().expect("closed");
+            b.record(p, OutcomeClass::Success);
+        }
+        let racers: Vec<_> = [OutcomeClass::Failure, OutcomeClass::Success]
+            .into_iter()
+            .map(|class| {
+                in_thread(&b, move |b| {
+                    let p = b.try_acquire().expect("closed");
+                    b.record(p, class);
+                })
+            })
+            .collect();
+        for r in racers {
+            r.join().expect("no panic");
+        }
+        let s = b.snapshot();
+        assert_eq!((s.calls_in_window, s.failures_in_window), (2, 1));
+        for _ in 0..2 {
+            let p = b.try_acquire().expect("closed");
+            b.record(p, OutcomeClass::Success);
+        }
+        assert_eq!(b.snapshot().failures_in_window, 0);
+    });
+}
+
+#[test]
 fn loom_time_window_rotation_loses_no_failure() {
     check(|| {
         // Both records open the first bucket: one rotates it, neither count is lost.

@@ -9,6 +9,10 @@ use super::window::Tracker;
 use crate::classify::OutcomeClass;
 use crate::error::RejectionKind;
 use crate::sync::Ordering::SeqCst;
+use std::fmt;
+
+/// The error of the outcome being recorded, for the event of a change it causes.
+pub(super) type Cause<'a> = Option<&'a dyn fmt::Debug>;
 
 impl CircuitBreaker {
     /// Records the outcome of the call `permit` was issued for.
@@ -16,14 +20,32 @@ impl CircuitBreaker {
     /// `Ignored` counts for nothing (a probe's slot is given back). With slow-call
     /// tracking, the call's duration is measured from the permit.
     #[inline(always)]
-    pub fn record(&self, mut permit: BreakerPermit, class: OutcomeClass) {
+    pub fn record(&self, permit: BreakerPermit, class: OutcomeClass) {
+        self.record_caused(permit, class, None);
+    }
+
+    /// Like [`record`](Self::record), and when this outcome trips or re-opens the
+    /// breaker, the [`CircuitStateChanged`](crate::event::EventKind::CircuitStateChanged)
+    /// event carries `error` as its `last_error`.
+    #[inline(always)]
+    pub fn record_with_error(
+        &self,
+        permit: BreakerPermit,
+        class: OutcomeClass,
+        error: &dyn fmt::Debug,
+    ) {
+        self.record_caused(permit, class, Some(error));
+    }
+
+    #[inline(always)]
+    fn record_caused(&self, mut permit: BreakerPermit, class: OutcomeClass, cause: Cause<'_>) {
         let (w, start) = (permit.word, permit.start);
         match w.state() {
-            BreakerState::Closed => self.inner.record_closed(w, start, class, true),
-            BreakerState::MetricsOnly => self.inner.record_closed(w, start, class, false),
+            BreakerState::Closed => self.inner.record_closed(w, start, class, true, cause),
+            BreakerState::MetricsOnly => self.inner.record_closed(w, start, class, false, cause),
             BreakerState::HalfOpen => {
                 if let Some(inner) = permit.probe.take() {
-                    inner.record_probe(w.epoch(), start, class);
+                    inner.record_probe(w.epoch(), start, class, cause);
                 }
             }
             _ => {}
@@ -38,14 +60,21 @@ impl CircuitBreaker {
             RejectionKind::Timeout | RejectionKind::DeadlineExceeded => OutcomeClass::Failure,
             _ => OutcomeClass::Ignored,
         };
-        self.record(permit, class);
+        self.record_with_error(permit, class, &kind);
     }
 }
 
 impl Inner {
     /// Records a closed (or metrics-only) outcome; `trips` is false in metrics-only.
     #[inline]
-    pub(super) fn record_closed(&self, w: Word, start: u64, class: OutcomeClass, trips: bool) {
+    pub(super) fn record_closed(
+        &self,
+        w: Word,
+        start: u64,
+        class: OutcomeClass,
+        trips: bool,
+        cause: Cause<'_>,
+    ) {
         let failed = match class {
             OutcomeClass::Success => false,
             OutcomeClass::Failure => true,
@@ -53,7 +82,7 @@ impl Inner {
         };
         if let Tracker::Consecutive(c) = &self.tracker {
             if c.record(w.epoch(), failed) && trips {
-                self.trip(w.epoch());
+                self.trip(w.epoch(), cause);
             }
             return;
         }
@@ -73,31 +102,37 @@ impl Inner {
             Tracker::Consecutive(_) => false,
         };
         if look && trips {
-            self.evaluate(w.epoch(), now);
+            self.evaluate(w.epoch(), now, cause);
         }
     }
 
     /// Applies the rule to the window after a record that may have changed the verdict.
     #[cold]
     #[inline(never)]
-    fn evaluate(&self, epoch: u32, now: u64) {
+    fn evaluate(&self, epoch: u32, now: u64, cause: Cause<'_>) {
         match self.plan.rule.verdict(self.tracker.counts(now)) {
-            Verdict::Trip => self.trip(epoch),
+            Verdict::Trip => self.trip(epoch, cause),
             v => self.tracker.set_armed(v == Verdict::Armed),
         }
     }
 
     /// Records a probe's outcome: a success counts towards closing, a failure (or a slow
     /// success) re-opens, an ignored outcome gives the slot back.
-    pub(super) fn record_probe(&self, epoch: u32, start: u64, class: OutcomeClass) {
+    pub(super) fn record_probe(
+        &self,
+        epoch: u32,
+        start: u64,
+        class: OutcomeClass,
+        cause: Cause<'_>,
+    ) {
         let slow = self
             .plan
             .slow_ns
             .is_some_and(|s| self.clock.now_nanos().saturating_sub(start) > s);
         match class {
             OutcomeClass::Ignored => self.release_probe(epoch),
-            OutcomeClass::Failure => self.reopen(epoch),
-            OutcomeClass::Success if slow => self.reopen(epoch),
+            OutcomeClass::Failure => self.reopen(epoch, cause),
+            OutcomeClass::Success if slow => self.reopen(epoch, cause),
             OutcomeClass::Success => self.probe_succeeded(epoch),
         }
     }

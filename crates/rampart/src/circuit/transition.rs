@@ -5,6 +5,7 @@
 
 use super::breaker::{CircuitBreaker, Inner};
 use super::logic::{open_duration, probe_success, Counts, ProbeStep, Verdict, Word};
+use super::record::Cause;
 use super::state::BreakerState;
 use super::window::Tracker;
 use crate::event::EventKind;
@@ -45,10 +46,7 @@ impl Inner {
         u32::try_from(self.opens.load(SeqCst)).unwrap_or(u32::MAX)
     }
 
-    fn announce(&self, change: Option<Change>) {
-        let Some(c) = change else {
-            return;
-        };
+    fn announce(&self, c: Change, cause: Cause<'_>) {
         if c.from != c.to {
             self.emit(|| EventKind::CircuitStateChanged {
                 from: c.from.as_str(),
@@ -57,6 +55,7 @@ impl Inner {
                 slow_call_rate: c.counts.slow_rate(),
                 calls: c.counts.calls,
                 failures: c.counts.failures,
+                last_error: cause,
             });
         }
     }
@@ -64,7 +63,7 @@ impl Inner {
     /// Trips a closed breaker of `epoch` if its rule (looked at again under the lock)
     /// says so. A consecutive run that reached the threshold trips as it stands.
     #[cold]
-    pub(super) fn trip(&self, epoch: u32) {
+    pub(super) fn trip(&self, epoch: u32, cause: Cause<'_>) {
         let change = {
             let _guard = sync::lock(&self.lock);
             let w = self.load();
@@ -82,7 +81,7 @@ impl Inner {
             }
             self.open(w, now, 1, counts)
         };
-        self.announce(Some(change));
+        self.announce(change, cause);
     }
 
     /// Goes half-open if the breaker is still in the open epoch of `seen` and its open
@@ -112,7 +111,7 @@ impl Inner {
             self.deadline.store(give_up, SeqCst);
             change
         };
-        self.announce(Some(change));
+        self.announce(change, None);
     }
 
     /// Re-opens a half-open breaker still in the epoch of `seen` whose time is up.
@@ -129,11 +128,11 @@ impl Inner {
             let counts = probe_counts(w, false, false);
             self.open(w, now, self.opens().saturating_add(1), counts)
         };
-        self.announce(Some(change));
+        self.announce(change, None);
     }
 
     /// A probe of `epoch` failed: re-open with a longer open period.
-    pub(super) fn reopen(&self, epoch: u32) {
+    pub(super) fn reopen(&self, epoch: u32, cause: Cause<'_>) {
         let change = {
             let _guard = sync::lock(&self.lock);
             let w = self.load();
@@ -148,7 +147,7 @@ impl Inner {
                 probe_counts(w, false, true),
             )
         };
-        self.announce(Some(change));
+        self.announce(change, cause);
     }
 
     /// A probe of `epoch` succeeded: count it by CAS, or close once the success
@@ -178,7 +177,7 @@ impl Inner {
                     let change =
                         self.publish(w, BreakerState::Closed, probe_counts(w, true, false));
                     drop(locked);
-                    self.announce(Some(change));
+                    self.announce(change, None);
                     return;
                 }
             }
@@ -198,7 +197,7 @@ impl Inner {
             self.opens.store(0, SeqCst);
             self.publish(w, to, counts)
         };
-        self.announce(Some(change));
+        self.announce(change, None);
     }
 }
 

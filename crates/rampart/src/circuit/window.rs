@@ -135,15 +135,21 @@ pub(super) struct CountRing {
 struct Positions {
     pos: AtomicU64,
     base: AtomicU64,
+    /// Failure and slow bits set in the ring. While it is zero and the window is full,
+    /// a success changes no count (it would evict a success), so it writes nothing:
+    /// threads sharing a healthy breaker only read.
+    ones: AtomicU64,
 }
 
 fn bits(size: u64) -> Box<[AtomicU64]> {
     (0..size.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
 }
 
-/// Sets slot `index` to `on`, touching the word only when the bit differs.
+/// Sets slot `index` to `on`, touching the word only when the bit differs, and keeps
+/// `ones` (the set bits of every ring) exact: a bit's change is counted by the one
+/// read-modify-write that made it.
 #[inline]
-fn put(bits: &[AtomicU64], index: u64, on: bool) {
+fn put(bits: &[AtomicU64], ones: &AtomicU64, index: u64, on: bool) {
     let word = usize::try_from(index / 64).unwrap_or(usize::MAX);
     let Some(word) = bits.get(word) else {
         return;
@@ -151,9 +157,12 @@ fn put(bits: &[AtomicU64], index: u64, on: bool) {
     let mask = 1u64 << (index % 64);
     if (word.load(SeqCst) & mask != 0) != on {
         if on {
-            word.fetch_or(mask, SeqCst);
-        } else {
-            word.fetch_and(!mask, SeqCst);
+            if word.fetch_or(mask, SeqCst) & mask == 0 {
+                ones.fetch_add(1, SeqCst);
+            }
+        } else if word.fetch_and(!mask, SeqCst) & mask != 0 {
+            // Wraps below zero for a moment when a reset counted the bit first.
+            ones.fetch_sub(1, SeqCst);
         }
     }
 }
@@ -169,6 +178,7 @@ impl CountRing {
             at: Line(Positions {
                 pos: AtomicU64::new(0),
                 base: AtomicU64::new(0),
+                ones: AtomicU64::new(0),
             }),
             failed: bits(slots),
             slow: if slow { bits(slots) } else { bits(0) },
@@ -179,13 +189,23 @@ impl CountRing {
     /// call that brings the window up to the minimum).
     #[inline]
     pub(super) fn record(&self, failed: bool, slow: bool) -> bool {
-        let p = self.at.pos.fetch_add(1, SeqCst);
-        let index = p & self.mask;
-        put(&self.failed, index, failed);
-        if !self.slow.is_empty() {
-            put(&self.slow, index, slow);
+        let at = &*self.at;
+        if !failed && !slow && at.ones.load(SeqCst) == 0 {
+            // A success in a full window of successes: it would evict a success. A
+            // failure racing with it may already hold a position without its bit
+            // counted yet; this success then counts as the one just before it.
+            let base = at.base.load(SeqCst);
+            if at.pos.load(SeqCst).wrapping_sub(base) >= self.size {
+                return false;
+            }
         }
-        let base = self.at.base.load(SeqCst);
+        let p = at.pos.fetch_add(1, SeqCst);
+        let index = p & self.mask;
+        put(&self.failed, &at.ones, index, failed);
+        if !self.slow.is_empty() {
+            put(&self.slow, &at.ones, index, slow);
+        }
+        let base = at.base.load(SeqCst);
         failed || slow || (p >= base && p - base + 1 == self.min_calls)
     }
 
@@ -211,7 +231,8 @@ impl CountRing {
 
     fn reset(&self) {
         for w in self.failed.iter().chain(self.slow.iter()) {
-            w.store(0, SeqCst);
+            let cleared = u64::from(w.swap(0, SeqCst).count_ones());
+            self.at.ones.fetch_sub(cleared, SeqCst);
         }
         self.at.base.store(self.at.pos.load(SeqCst), SeqCst);
     }
@@ -277,6 +298,47 @@ mod tests {
                 failures: 1,
                 slow: 0
             }
+        );
+    }
+
+    #[test]
+    fn successes_in_a_clean_full_window_write_nothing_and_failures_still_age_out() {
+        let t = ring(4, 1);
+        let Tracker::Count(r) = &t else {
+            panic!("a count window")
+        };
+        for _ in 0..4 {
+            r.record(false, false);
+        }
+        let pos = r.at.pos.load(SeqCst);
+        for _ in 0..1000 {
+            assert!(!r.record(false, false));
+        }
+        assert_eq!(r.at.pos.load(SeqCst), pos, "the successes took no position");
+        assert!(r.record(true, false));
+        assert!(r.record(false, true));
+        assert_eq!(t.counts(0).failures, 1);
+        assert_eq!(t.counts(0).slow, 1);
+        for expected in [(1, 1), (1, 1), (0, 1), (0, 0)] {
+            r.record(false, false);
+            let c = t.counts(0);
+            assert_eq!((c.failures, c.slow, c.calls), (expected.0, expected.1, 4));
+        }
+        // The spare slots of the ring (8 for a window of 4) still hold the old bits
+        // until they are overwritten; then the fast path is back.
+        for _ in 0..4 {
+            r.record(false, false);
+        }
+        assert_eq!(r.at.ones.load(SeqCst), 0);
+        let pos = r.at.pos.load(SeqCst);
+        r.record(false, false);
+        assert_eq!(r.at.pos.load(SeqCst), pos);
+        r.record(true, false);
+        t.reset(1);
+        assert_eq!(
+            r.at.ones.load(SeqCst),
+            0,
+            "a reset counts the bits it clears"
         );
     }
 

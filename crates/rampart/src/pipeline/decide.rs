@@ -191,10 +191,13 @@ pub(crate) fn record_outcome<C, T, E>(
     outcome: &Outcome<T, E>,
 ) where
     C: Classify<T, E>,
+    E: fmt::Debug,
 {
     match outcome {
         Ok(t) => breaker.record(permit, classifier.classify(Ok(t)).class),
-        Err(Error::Operation(e)) => breaker.record(permit, classifier.classify(Err(e)).class),
+        Err(Error::Operation(e)) => {
+            breaker.record_with_error(permit, classifier.classify(Err(e)).class, e)
+        }
         Err(Error::Rejected(r)) => breaker.record_rejection(permit, r.kind()),
     }
 }

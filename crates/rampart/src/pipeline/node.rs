@@ -409,6 +409,7 @@ fn breaker_after<F, C, T, E>(
     env: &mut Env<'_, F, C, T, E>,
 ) where
     C: Classify<T, E>,
+    E: fmt::Debug,
 {
     let Some(permit) = slot.and_then(Option::take) else {
         return;
