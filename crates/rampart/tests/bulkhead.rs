@@ -35,7 +35,10 @@ fn admits_up_to_the_limit_then_rejects_at_once() {
     assert_eq!(r.retry_after(), None);
     assert!(b.try_acquire_ref().is_err());
     let s = b.snapshot();
-    assert_eq!((s.active, s.queued, s.rejected, s.max_concurrent), (3, 0, 2, 3));
+    assert_eq!(
+        (s.active, s.queued, s.rejected, s.max_concurrent),
+        (3, 0, 2, 3)
+    );
     assert_eq!(s.available(), 0);
     drop(permits);
     assert_eq!(b.snapshot().active, 0);
@@ -105,9 +108,8 @@ fn rejections_are_reported_with_the_figures() {
     let lines = rec.lines();
     assert_eq!(lines.len(), 1);
     assert!(
-        lines[0].contains(
-            "BulkheadRejected { max_concurrent: 1, active: 1, queued: 0, waited: None }"
-        ),
+        lines[0]
+            .contains("BulkheadRejected { max_concurrent: 1, active: 1, queued: 0, waited: None }"),
         "{lines:?}"
     );
 }
@@ -124,7 +126,10 @@ fn waiters_get_permits_in_arrival_order_and_newcomers_do_not_overtake() {
     drop(holder);
     // The permit went to the first waiter: it is woken, nobody else is, and a newcomer
     // is refused although the first waiter has not yet picked its permit up.
-    assert_eq!(waiters.iter().map(Caller::wakes).collect::<Vec<_>>(), [1, 0, 0, 0]);
+    assert_eq!(
+        waiters.iter().map(Caller::wakes).collect::<Vec<_>>(),
+        [1, 0, 0, 0]
+    );
     assert!(b.try_acquire().is_err());
     assert_eq!((b.snapshot().active, b.snapshot().queued), (1, 3));
     for i in 0..4 {
@@ -175,7 +180,11 @@ async fn the_maximum_wait_elapses_to_a_rejection_in_virtual_time() {
     assert_eq!(r.kind(), RejectionKind::BulkheadFull);
     let s = b.snapshot();
     assert_eq!((s.active, s.queued, s.rejected), (1, 0, 1));
-    assert!(rec.lines()[0].contains("waited: Some(500ms)"), "{:?}", rec.lines());
+    assert!(
+        rec.lines()[0].contains("waited: Some(500ms)"),
+        "{:?}",
+        rec.lines()
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -21,7 +21,10 @@ fn pool(name: &str, config: BlockingBulkheadConfig) -> BlockingBulkhead {
 }
 
 fn fixed(name: &str, threads: u32) -> BlockingBulkhead {
-    pool(name, BlockingBulkheadConfig::new().with_max_threads(threads))
+    pool(
+        name,
+        BlockingBulkheadConfig::new().with_max_threads(threads),
+    )
 }
 
 /// A job that says it started, then blocks until its gate opens (is sent to or
@@ -62,7 +65,10 @@ fn a_hung_dependency_occupies_only_its_own_pool() {
     started.recv().unwrap();
     started.recv().unwrap();
     let r = email.spawn(|| "more").unwrap_err();
-    assert_eq!((r.kind(), r.name(), r.policy()), (RejectionKind::BulkheadFull, "email", "bulkhead"));
+    assert_eq!(
+        (r.kind(), r.name(), r.policy()),
+        (RejectionKind::BulkheadFull, "email", "bulkhead")
+    );
     let s = email.snapshot();
     assert_eq!((s.threads, s.busy, s.queued, s.rejected), (2, 2, 0, 1));
 
@@ -102,7 +108,8 @@ fn a_full_queue_rejects_and_queued_jobs_run_in_order() {
     assert!(b.spawn(|| ()).is_err());
     assert_eq!(b.snapshot().rejected, 1);
     assert!(
-        rec.lines()[0].contains("BulkheadRejected { max_concurrent: 1, active: 1, queued: 2, waited: None }"),
+        rec.lines()[0]
+            .contains("BulkheadRejected { max_concurrent: 1, active: 1, queued: 2, waited: None }"),
         "{:?}",
         rec.lines()
     );
@@ -131,7 +138,11 @@ fn a_panicking_job_becomes_an_error_and_the_pool_lives_on() {
     let s = b.snapshot();
     assert_eq!((s.threads, s.busy), (1, 0));
     let name = b.spawn(|| std::thread::current().name().map(str::to_owned));
-    assert_eq!(name.unwrap().join().unwrap().as_deref(), Some("email-1"), "the same thread");
+    assert_eq!(
+        name.unwrap().join().unwrap().as_deref(),
+        Some("email-1"),
+        "the same thread"
+    );
 }
 
 #[test]
@@ -154,7 +165,10 @@ fn threads_are_named_after_the_bulkhead() {
     let first = b.spawn(job).unwrap();
     started.recv().unwrap();
     let second = b.spawn(|| std::thread::current().name().map(str::to_owned));
-    assert_eq!(second.unwrap().join().unwrap().as_deref(), Some("payment-2"));
+    assert_eq!(
+        second.unwrap().join().unwrap().as_deref(),
+        Some("payment-2")
+    );
     drop(gate);
     first.join().unwrap();
 }
@@ -198,9 +212,15 @@ fn a_thread_within_its_keep_alive_serves_the_next_job() {
         .with_keep_alive(Duration::from_secs(3600));
     let b = pool("cache", config);
     let name = || std::thread::current().name().map(str::to_owned);
-    assert_eq!(b.spawn(name).unwrap().join().unwrap().as_deref(), Some("cache-1"));
+    assert_eq!(
+        b.spawn(name).unwrap().join().unwrap().as_deref(),
+        Some("cache-1")
+    );
     assert_eq!(b.snapshot().threads, 1);
-    assert_eq!(b.spawn(name).unwrap().join().unwrap().as_deref(), Some("cache-1"));
+    assert_eq!(
+        b.spawn(name).unwrap().join().unwrap().as_deref(),
+        Some("cache-1")
+    );
 }
 
 #[test]
@@ -261,9 +281,14 @@ async fn call_rejects_when_full_and_resumes_a_panic_in_the_caller() {
     first.await.unwrap();
 
     let inner = b.clone();
-    let task = tokio::spawn(async move { inner.call(|| -> Result<(), ()> { panic!("boom") }).await });
+    let task =
+        tokio::spawn(async move { inner.call(|| -> Result<(), ()> { panic!("boom") }).await });
     assert!(task.await.unwrap_err().is_panic());
-    assert_eq!(b.spawn(|| 1).unwrap().await.unwrap(), 1, "the pool lives on");
+    assert_eq!(
+        b.spawn(|| 1).unwrap().await.unwrap(),
+        1,
+        "the pool lives on"
+    );
 }
 
 #[test]

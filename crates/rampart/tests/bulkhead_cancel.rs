@@ -70,12 +70,20 @@ async fn drop_at(stage: Stage) {
         return;
     }
     if stage != Stage::Finished {
-        assert_eq!(behind.wakes(), 0, "nobody else woken before the caller is gone");
+        assert_eq!(
+            behind.wakes(),
+            0,
+            "nobody else woken before the caller is gone"
+        );
     }
     drop(caller);
     assert_eq!(behind.wakes(), 1, "exactly one waiter woken");
     let s = b.snapshot();
-    assert_eq!((s.active, s.queued), (1, 0), "the permit passed on, not lost");
+    assert_eq!(
+        (s.active, s.queued),
+        (1, 0),
+        "the permit passed on, not lost"
+    );
     drop(behind.ready().unwrap());
     let s = b.snapshot();
     assert_eq!((s.active, s.queued), (0, 0));
@@ -84,7 +92,12 @@ async fn drop_at(stage: Stage) {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_caller_at_every_await_point_restores_capacity_and_wakes_one_waiter() {
-    for stage in [Stage::Queued, Stage::Granted, Stage::Running, Stage::Finished] {
+    for stage in [
+        Stage::Queued,
+        Stage::Granted,
+        Stage::Running,
+        Stage::Finished,
+    ] {
         drop_at(stage).await;
     }
 }

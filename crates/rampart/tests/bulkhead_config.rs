@@ -18,7 +18,10 @@ fn an_async_bulkhead_reads_from_toml_with_humantime_durations() {
     );
     let empty: BulkheadConfig = toml::from_str("").unwrap();
     assert_eq!(empty, BulkheadConfig::default());
-    assert!(toml::from_str::<BulkheadConfig>("max_concurent = 3").is_err(), "unknown fields");
+    assert!(
+        toml::from_str::<BulkheadConfig>("max_concurent = 3").is_err(),
+        "unknown fields"
+    );
     let round: BulkheadConfig = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
     assert_eq!(round, c);
 }
@@ -45,16 +48,29 @@ fn building_with_bad_values_names_the_field() {
     let err = |c: BulkheadConfig| Bulkhead::new("p", c).unwrap_err();
     let e = err(BulkheadConfig::new().with_max_concurrent(0));
     assert_eq!(e.field(), "bulkhead.max_concurrent");
-    assert_eq!(e.to_string(), "bulkhead.max_concurrent: must be between 1 and 1073741824, got 0");
+    assert_eq!(
+        e.to_string(),
+        "bulkhead.max_concurrent: must be between 1 and 1073741824, got 0"
+    );
     let e = err(BulkheadConfig::new().with_max_wait(Duration::from_secs(1)));
-    assert_eq!(e.to_string(), "bulkhead.max_wait: needs a queue (max_queue above zero)");
-    let e = err(BulkheadConfig::new().with_max_queue(5).with_max_wait(Duration::ZERO));
-    assert_eq!(e.to_string(), "bulkhead.max_wait: must be greater than zero");
+    assert_eq!(
+        e.to_string(),
+        "bulkhead.max_wait: needs a queue (max_queue above zero)"
+    );
+    let e = err(BulkheadConfig::new()
+        .with_max_queue(5)
+        .with_max_wait(Duration::ZERO));
+    assert_eq!(
+        e.to_string(),
+        "bulkhead.max_wait: must be greater than zero"
+    );
 
     let err = |c: BlockingBulkheadConfig| BlockingBulkhead::new("p", c).unwrap_err();
     let e = err(BlockingBulkheadConfig::new().with_max_threads(0));
     assert_eq!(e.field(), "blocking_bulkhead.max_threads");
-    let e = err(BlockingBulkheadConfig::new().with_max_threads(4).with_core_threads(8));
+    let e = err(BlockingBulkheadConfig::new()
+        .with_max_threads(4)
+        .with_core_threads(8));
     assert_eq!(
         e.to_string(),
         "blocking_bulkhead.core_threads: must be at most max_threads (4), got 8"

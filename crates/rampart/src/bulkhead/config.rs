@@ -141,9 +141,18 @@ mod tests {
             "bulkhead.max_concurrent"
         );
         let queued = c.with_max_queue(1);
-        assert_eq!(field(queued.with_max_wait(Duration::ZERO)), "bulkhead.max_wait");
-        assert_eq!(field(c.with_max_wait(Duration::from_secs(1))), "bulkhead.max_wait");
-        assert!(queued.with_max_wait(Duration::from_secs(1)).validate().is_ok());
+        assert_eq!(
+            field(queued.with_max_wait(Duration::ZERO)),
+            "bulkhead.max_wait"
+        );
+        assert_eq!(
+            field(c.with_max_wait(Duration::from_secs(1))),
+            "bulkhead.max_wait"
+        );
+        assert!(queued
+            .with_max_wait(Duration::from_secs(1))
+            .validate()
+            .is_ok());
         assert!(c.with_max_concurrent(MAX_CONCURRENT).validate().is_ok());
     }
 }

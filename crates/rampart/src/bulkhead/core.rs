@@ -155,7 +155,10 @@ impl Inner {
                 return Enqueued::Rejected;
             }
             if w & WAITERS == 0 && w < self.max {
-                match self.word.compare_exchange(w, w + 1, Ordering::Acquire, Ordering::Acquire) {
+                match self
+                    .word
+                    .compare_exchange(w, w + 1, Ordering::Acquire, Ordering::Acquire)
+                {
                     Ok(_) => return Enqueued::Admitted,
                     Err(now) => w = now,
                 }

@@ -159,7 +159,10 @@ mod tests {
     fn bad_values_name_their_field() {
         let field = |c: BlockingBulkheadConfig| c.validate().unwrap_err().field().to_owned();
         let c = BlockingBulkheadConfig::new();
-        assert_eq!(field(c.with_max_threads(0)), "blocking_bulkhead.max_threads");
+        assert_eq!(
+            field(c.with_max_threads(0)),
+            "blocking_bulkhead.max_threads"
+        );
         assert_eq!(
             field(c.with_max_threads(MAX_THREADS + 1)),
             "blocking_bulkhead.max_threads"
@@ -168,6 +171,10 @@ mod tests {
             field(c.with_max_threads(4).with_core_threads(5)),
             "blocking_bulkhead.core_threads"
         );
-        assert!(c.with_core_threads(0).with_keep_alive(Duration::ZERO).validate().is_ok());
+        assert!(c
+            .with_core_threads(0)
+            .with_keep_alive(Duration::ZERO)
+            .validate()
+            .is_ok());
     }
 }

@@ -176,6 +176,10 @@ impl Pool {
                 },
             });
         }
-        Rejection::new(Arc::clone(&self.name), "bulkhead", RejectionKind::BulkheadFull)
+        Rejection::new(
+            Arc::clone(&self.name),
+            "bulkhead",
+            RejectionKind::BulkheadFull,
+        )
     }
 }
