@@ -108,6 +108,21 @@ pub enum EventKind<'a> {
         /// When a probe may go, if the breaker knows (open, not forced open).
         retry_after: Option<Duration>,
     },
+    /// A bulkhead refused a call (the seeds' "pool exhausted, rejecting request"). For a
+    /// [`BlockingBulkhead`](crate::bulkhead::BlockingBulkhead), the figures are threads
+    /// and jobs: its maximum threads, its busy threads and its queued jobs.
+    BulkheadRejected {
+        /// Calls admitted at once (the pool size).
+        max_concurrent: u32,
+        /// Calls holding a permit when it refused.
+        active: u32,
+        /// Calls waiting in its queue when it refused.
+        queued: u32,
+        /// How long the call waited in the queue, when it was refused because its
+        /// maximum wait elapsed; `None` when it was refused at once (full, queue full or
+        /// closed).
+        waited: Option<Duration>,
+    },
 }
 
 /// Receives events. Must be cheap and must not block: it runs on the caller's task.

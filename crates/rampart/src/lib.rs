@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod bulkhead;
 pub mod circuit;
 pub mod classify;
 pub mod clock;

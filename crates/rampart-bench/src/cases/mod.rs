@@ -8,6 +8,7 @@ use crate::harness::Case;
 pub mod backon;
 pub mod baseline;
 pub mod breaker;
+pub mod bulkhead;
 pub mod failsafe;
 pub mod rampart;
 pub mod tokio;
@@ -23,6 +24,7 @@ pub fn all() -> Vec<Case> {
         failsafe::CASES,
         towerres::CASES,
         breaker::CASES,
+        bulkhead::CASES,
     ]
     .concat()
 }
@@ -84,6 +86,11 @@ pub const RATIOS: [Ratio; 9] = [
         numerator: "rampart_breaker_count_window_call_ok",
         denominator: "towerres_circuitbreaker_call_ok",
         max: 0.2,
+    },
+    Ratio {
+        numerator: "rampart_bulkhead_call",
+        denominator: "tower_concurrency_limit",
+        max: 0.5,
     },
 ];
 
