@@ -45,9 +45,8 @@ impl Clock for SetClock {
 
 /// Quotas with emission intervals from 1 ns to 10 s and bursts up to 1000.
 fn quota() -> impl Strategy<Value = RateLimitConfig> {
-    (1u32..=10_000, 1u64..=10_000_000_000, 1u32..=1_000).prop_map(|(rate, period, burst)| {
-        RateLimitConfig::new(rate, ns(period)).with_burst(burst)
-    })
+    (1u32..=10_000, 1u64..=10_000_000_000, 1u32..=1_000)
+        .prop_map(|(rate, period, burst)| RateLimitConfig::new(rate, ns(period)).with_burst(burst))
 }
 
 fn interval(config: &RateLimitConfig) -> u64 {
@@ -212,7 +211,10 @@ fn weighted_calls_take_several_tokens_or_none() {
 fn snapshot_reports_quota_tokens_and_rejections() {
     let (l, clock) = limiter(RateLimitConfig::per_minute(1000).with_burst(50));
     let s = l.snapshot();
-    assert_eq!((s.rate, s.period, s.burst, s.available, s.rejected), (1000, Duration::from_secs(60), 50, 50, 0));
+    assert_eq!(
+        (s.rate, s.period, s.burst, s.available, s.rejected),
+        (1000, Duration::from_secs(60), 50, 50, 0)
+    );
     for _ in 0..50 {
         l.try_acquire().expect("within the burst");
     }
@@ -230,11 +232,18 @@ fn raising_the_rate_at_run_time_shortens_the_wait_at_once() {
     for _ in 0..10 {
         l.check().expect("burst");
     }
-    assert_eq!(l.check().unwrap_err().retry_after(), Some(Duration::from_millis(100)));
+    assert_eq!(
+        l.check().unwrap_err().retry_after(),
+        Some(Duration::from_millis(100))
+    );
     // Ten tokens owed, now at 1 ms each.
-    l.set_quota(RateLimitConfig::per_second(1000).with_burst(10)).expect("valid");
+    l.set_quota(RateLimitConfig::per_second(1000).with_burst(10))
+        .expect("valid");
     assert_eq!(l.config().rate, 1000);
-    assert_eq!(l.check().unwrap_err().retry_after(), Some(Duration::from_millis(1)));
+    assert_eq!(
+        l.check().unwrap_err().retry_after(),
+        Some(Duration::from_millis(1))
+    );
     clock.advance(Duration::from_millis(10));
     for _ in 0..10 {
         l.check().expect("refilled at the new rate");
@@ -248,8 +257,12 @@ fn lowering_the_quota_at_run_time_keeps_an_empty_bucket_empty() {
     for _ in 0..100 {
         l.check().expect("burst");
     }
-    l.set_quota(RateLimitConfig::per_second(10).with_burst(5)).expect("valid");
-    assert_eq!(l.check().unwrap_err().retry_after(), Some(Duration::from_millis(100)));
+    l.set_quota(RateLimitConfig::per_second(10).with_burst(5))
+        .expect("valid");
+    assert_eq!(
+        l.check().unwrap_err().retry_after(),
+        Some(Duration::from_millis(100))
+    );
     assert_eq!(l.snapshot().burst, 5);
     clock.advance(Duration::from_secs(10));
     for _ in 0..5 {
@@ -278,7 +291,10 @@ fn rejections_are_reported_to_the_listener() {
 fn bad_configurations_name_the_field() {
     let cases = [
         (RateLimitConfig::per_second(0), "rate_limit.rate"),
-        (RateLimitConfig::per_second(5).with_burst(0), "rate_limit.burst"),
+        (
+            RateLimitConfig::per_second(5).with_burst(0),
+            "rate_limit.burst",
+        ),
         (RateLimitConfig::new(5, Duration::ZERO), "rate_limit.period"),
         (
             RateLimitConfig::new(1, Duration::from_secs(u64::MAX / 4)).with_burst(1000),
@@ -350,7 +366,10 @@ async fn dropping_acquire_at_any_await_takes_no_token() {
         for _ in 0..3 {
             let (a, b) = (l.check(), twin.check());
             assert_eq!(a.is_ok(), b.is_ok(), "after {waits} waits");
-            assert_eq!(a.err().map(|r| r.retry_after()), b.err().map(|r| r.retry_after()));
+            assert_eq!(
+                a.err().map(|r| r.retry_after()),
+                b.err().map(|r| r.retry_after())
+            );
             tokio::time::advance(Duration::from_millis(50)).await;
         }
     }

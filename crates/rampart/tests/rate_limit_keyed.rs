@@ -118,7 +118,10 @@ fn weighted_calls_and_listener() {
     let (l, _clock) = limiter(KeyedConfig::new());
     let l = l.with_listener(Arc::new(recorder.clone()));
     assert!(l.check_n(&key("a"), 2).is_ok());
-    assert_eq!(l.check_n(&key("a"), 2).unwrap_err().retry_after(), Some(ms(100)));
+    assert_eq!(
+        l.check_n(&key("a"), 2).unwrap_err().retry_after(),
+        Some(ms(100))
+    );
     assert_eq!(l.check_n(&key("a"), 4).unwrap_err().retry_after(), None);
     assert_eq!(recorder.count("RateLimited"), 2);
 }
@@ -164,7 +167,10 @@ fn two_threads_on_one_new_key_share_one_bucket() {
                 std::thread::spawn(move || (0..3).filter(|_| l.check(&key("k")).is_ok()).count())
             })
             .collect();
-        let admitted: usize = threads.into_iter().map(|t| t.join().expect("no panic")).sum();
+        let admitted: usize = threads
+            .into_iter()
+            .map(|t| t.join().expect("no panic"))
+            .sum();
         assert_eq!(admitted, 3);
     }
 }

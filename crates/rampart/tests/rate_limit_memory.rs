@@ -39,10 +39,7 @@ fn a_million_distinct_keys_leave_resident_memory_bounded() {
     assert_eq!(l.len(), MAX_KEYS);
     assert_eq!(l.evicted(), KEYS - MAX_KEYS as u64);
     // The most recent keys are still there, with the token they used.
-    assert_eq!(
-        l.key_snapshot(&(KEYS - 1)).expect("live").available,
-        999
-    );
+    assert_eq!(l.key_snapshot(&(KEYS - 1)).expect("live").available, 999);
     let Some(before) = before else {
         eprintln!("note: /proc/self/statm is not readable; memory not measured ({took:?})");
         return;

@@ -15,8 +15,8 @@ fn ms(n: u64) -> Duration {
 
 fn limiter(config: SlidingWindowConfig) -> (SlidingWindowLimiter, ManualClock) {
     let clock = ManualClock::new();
-    let l = SlidingWindowLimiter::with_clock("search", config, Arc::new(clock.clone()))
-        .expect("valid");
+    let l =
+        SlidingWindowLimiter::with_clock("search", config, Arc::new(clock.clone())).expect("valid");
     (l, clock)
 }
 
@@ -49,7 +49,10 @@ fn the_estimate_weights_the_previous_window_by_its_remaining_share() {
     clock.advance(Duration::from_secs(15) - ms(750));
     assert_eq!(l.snapshot().estimate, 81.0);
     let s = l.snapshot();
-    assert_eq!((s.limit, s.window, s.rejected), (100, Duration::from_secs(60), 2));
+    assert_eq!(
+        (s.limit, s.window, s.rejected),
+        (100, Duration::from_secs(60), 2)
+    );
 }
 
 #[test]
@@ -79,11 +82,16 @@ fn the_limit_can_change_at_run_time() {
     l.check().expect("1");
     l.check().expect("2");
     assert!(l.check().is_err());
-    l.set_config(SlidingWindowConfig::per_second(3)).expect("valid");
-    assert!(l.check().is_ok(), "the counts are kept, the limit is higher");
+    l.set_config(SlidingWindowConfig::per_second(3))
+        .expect("valid");
+    assert!(
+        l.check().is_ok(),
+        "the counts are kept, the limit is higher"
+    );
     assert!(l.check().is_err());
     // A new window length starts the counts afresh.
-    l.set_config(SlidingWindowConfig::new(3, ms(100))).expect("valid");
+    l.set_config(SlidingWindowConfig::new(3, ms(100)))
+        .expect("valid");
     for _ in 0..3 {
         l.check().expect("fresh counts");
     }
@@ -91,7 +99,9 @@ fn the_limit_can_change_at_run_time() {
     clock.advance(ms(200));
     assert!(l.check().is_ok());
     assert_eq!(
-        l.set_config(SlidingWindowConfig::per_second(0)).unwrap_err().field(),
+        l.set_config(SlidingWindowConfig::per_second(0))
+            .unwrap_err()
+            .field(),
         "sliding_window.limit"
     );
 }
@@ -111,13 +121,20 @@ fn rejections_are_reported_to_the_listener() {
 fn bad_configurations_name_the_field() {
     let cases = [
         (SlidingWindowConfig::per_second(0), "sliding_window.limit"),
-        (SlidingWindowConfig::new(5, Duration::ZERO), "sliding_window.window"),
+        (
+            SlidingWindowConfig::new(5, Duration::ZERO),
+            "sliding_window.window",
+        ),
     ];
     for (config, field) in cases {
         assert_eq!(config.validate().unwrap_err().field(), field);
-        assert_eq!(SlidingWindowLimiter::new("x", config).unwrap_err().field(), field);
+        assert_eq!(
+            SlidingWindowLimiter::new("x", config).unwrap_err().field(),
+            field
+        );
     }
-    let config: SlidingWindowConfig = toml::from_str("limit = 1000\nwindow = \"1m\"").expect("valid");
+    let config: SlidingWindowConfig =
+        toml::from_str("limit = 1000\nwindow = \"1m\"").expect("valid");
     assert_eq!(config, SlidingWindowConfig::per_minute(1000));
     assert!(toml::from_str::<SlidingWindowConfig>("window = \"1m\"").is_err());
 }

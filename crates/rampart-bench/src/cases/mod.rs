@@ -41,7 +41,7 @@ pub struct Ratio {
 }
 
 /// The ratios rampart targets; the binary prints each one whose two cases ran.
-pub const RATIOS: [Ratio; 8] = [
+pub const RATIOS: [Ratio; 12] = [
     Ratio {
         numerator: "rampart_timeout_ready_1s",
         denominator: "tokio_time_timeout_ready_1s",
@@ -81,6 +81,26 @@ pub const RATIOS: [Ratio; 8] = [
         numerator: "rampart_breaker_count_window_call_ok",
         denominator: "towerres_circuitbreaker_call_ok",
         max: 0.2,
+    },
+    Ratio {
+        numerator: "rampart_rate_limit_check",
+        denominator: "governor_direct_check",
+        max: 1.0,
+    },
+    Ratio {
+        numerator: "rampart_rate_limit_keyed_check_1024keys",
+        denominator: "governor_keyed_check_1024keys",
+        max: 0.7,
+    },
+    Ratio {
+        numerator: "contended_rampart_rate_limit_check_2t",
+        denominator: "contended_governor_direct_check_2t",
+        max: 1.0,
+    },
+    Ratio {
+        numerator: "rampart_rate_limit_keyed_bytes_per_key",
+        denominator: "governor_keyed_bytes_per_key",
+        max: 0.5,
     },
 ];
 

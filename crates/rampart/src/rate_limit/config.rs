@@ -134,7 +134,11 @@ impl RateLimitConfig {
         if burst == 0 {
             return Err(ConfigError::new("rate_limit.burst", "must be at least 1"));
         }
-        if self.interval_nanos().checked_mul(u64::from(burst)).is_none() {
+        if self
+            .interval_nanos()
+            .checked_mul(u64::from(burst))
+            .is_none()
+        {
             return Err(ConfigError::new(
                 "rate_limit.burst",
                 "a full bucket would take longer than 584 years to refill",
@@ -222,7 +226,10 @@ impl SlidingWindowConfig {
     /// `sliding_window.window` when it is zero.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.limit == 0 {
-            return Err(ConfigError::new("sliding_window.limit", "must be at least 1"));
+            return Err(ConfigError::new(
+                "sliding_window.limit",
+                "must be at least 1",
+            ));
         }
         positive("sliding_window.window", self.window)
     }

@@ -133,7 +133,10 @@ mod tests {
         let g = Gcra::new(u64::MAX / 2, 1);
         assert_eq!(g.decide(0, 0, 1), Verdict::Admit(u64::MAX / 2));
         assert_eq!(g.decide(u64::MAX / 2, 0, 1), Verdict::Wait(u64::MAX / 2));
-        assert_eq!(g.decide(u64::MAX / 2, u64::MAX / 2, 1), Verdict::Admit(MAX_TAT));
+        assert_eq!(
+            g.decide(u64::MAX / 2, u64::MAX / 2, 1),
+            Verdict::Admit(MAX_TAT)
+        );
         assert_eq!(Gcra::new(0, 1).t, 1);
         assert!(matches!(
             Gcra::new(1, 1).decide(0, u64::MAX, 1),

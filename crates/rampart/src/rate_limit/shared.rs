@@ -97,7 +97,11 @@ impl Shared {
                 kind: EventKind::RateLimited { retry_after },
             });
         }
-        let r = Rejection::new(Arc::clone(&self.name), "rate_limit", RejectionKind::RateLimited);
+        let r = Rejection::new(
+            Arc::clone(&self.name),
+            "rate_limit",
+            RejectionKind::RateLimited,
+        );
         match retry_after {
             Some(d) => r.with_retry_after(d),
             None => r,

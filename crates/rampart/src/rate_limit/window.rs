@@ -39,7 +39,11 @@ impl Counts {
         }
         let index = now / w;
         if index > self.index {
-            self.previous = if index == self.index + 1 { self.current } else { 0 };
+            self.previous = if index == self.index + 1 {
+                self.current
+            } else {
+                0
+            };
             self.current = 0;
             self.index = index;
         }
@@ -323,7 +327,11 @@ impl SlidingWindowLimiter {
                 kind: EventKind::RateLimited { retry_after },
             });
         }
-        let r = Rejection::new(Arc::clone(&inner.name), "rate_limit", RejectionKind::RateLimited);
+        let r = Rejection::new(
+            Arc::clone(&inner.name),
+            "rate_limit",
+            RejectionKind::RateLimited,
+        );
         match retry_after {
             Some(d) => r.with_retry_after(d),
             None => r,
