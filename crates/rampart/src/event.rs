@@ -123,6 +123,12 @@ pub enum EventKind<'a> {
         /// closed).
         waited: Option<Duration>,
     },
+    /// A rate limiter refused a call.
+    RateLimited {
+        /// When the same call would pass if nothing else took the quota meanwhile;
+        /// `None` for a weighted call above the burst or limit, which never passes.
+        retry_after: Option<Duration>,
+    },
 }
 
 /// Receives events. Must be cheap and must not block: it runs on the caller's task.

@@ -37,6 +37,7 @@ pub mod fallback;
 pub mod hedge;
 pub mod keyed;
 pub mod pipeline;
+pub mod rate_limit;
 pub mod retry;
 pub(crate) mod sync;
 pub mod timeout;

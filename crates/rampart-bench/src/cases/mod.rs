@@ -11,6 +11,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod failsafe;
 pub mod rampart;
+pub mod ratelimit;
 pub mod tokio;
 pub mod towerres;
 
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Case> {
         towerres::CASES,
         breaker::CASES,
         bulkhead::CASES,
+        ratelimit::CASES,
     ]
     .concat()
 }
@@ -90,6 +92,26 @@ pub const RATIOS: &[Ratio] = &[
     Ratio {
         numerator: "rampart_bulkhead_call",
         denominator: "tower_concurrency_limit",
+        max: 0.5,
+    },
+    Ratio {
+        numerator: "rampart_rate_limit_check",
+        denominator: "governor_direct_check",
+        max: 1.0,
+    },
+    Ratio {
+        numerator: "rampart_rate_limit_keyed_check_1024keys",
+        denominator: "governor_keyed_check_1024keys",
+        max: 0.7,
+    },
+    Ratio {
+        numerator: "contended_rampart_rate_limit_check_2t",
+        denominator: "contended_governor_direct_check_2t",
+        max: 1.0,
+    },
+    Ratio {
+        numerator: "rampart_rate_limit_keyed_bytes_per_key",
+        denominator: "governor_keyed_bytes_per_key",
         max: 0.5,
     },
 ];

@@ -161,6 +161,27 @@ impl Bulkhead {
         self.inner.snapshot()
     }
 
+    /// A permit if one is free now, counting no rejection: the pipeline then waits in
+    /// the queue or rejects through [`rejection`](Self::rejection).
+    #[inline]
+    pub(crate) fn try_take_permit(&self) -> Option<BulkheadPermit> {
+        self.inner
+            .try_take()
+            .then(|| BulkheadPermit::new(Arc::clone(&self.inner)))
+    }
+
+    /// Whether calls may wait for a permit.
+    #[inline]
+    pub(crate) fn queues(&self) -> bool {
+        self.inner.config.max_queue > 0
+    }
+
+    /// Counts and reports a rejection of a call that found the bulkhead full.
+    #[cold]
+    pub(crate) fn rejection(&self) -> Rejection {
+        self.inner.reject(None)
+    }
+
     /// A permit counted as active, or the rejection: the lock-free fast path inline, the
     /// queue only when it fails.
     #[inline]

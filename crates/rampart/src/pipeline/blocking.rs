@@ -47,6 +47,12 @@ where
         Some(Policy::Retry(p)) => retry(shared, depth, p, op, c),
         Some(Policy::Hedge(h)) => hedge(shared, depth, h, op, c),
         Some(Policy::Breaker(b)) => breaker(shared, depth, b, op, c),
+        // A blocking call never waits in a bulkhead's queue: it takes a free slot or is
+        // refused.
+        Some(Policy::Bulkhead(b)) => match b.try_acquire_ref() {
+            Ok(_slot) => step(shared, depth + 1, op, c),
+            Err(r) => Err(Error::Rejected(r)),
+        },
     }
 }
 

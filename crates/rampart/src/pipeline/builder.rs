@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::config::{PipelineConfig, PolicyConfig};
 use super::{Depth, Pipeline, Shared, MAX_POLICIES};
+use crate::bulkhead::BulkheadConfig;
 use crate::circuit::BreakerConfig;
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
@@ -65,6 +66,13 @@ impl PipelineBuilder {
     /// fewer requests than its threshold says.
     pub fn circuit_breaker(self, config: BreakerConfig) -> Self {
         self.policy(PolicyConfig::CircuitBreaker(config))
+    }
+
+    /// Adds a bulkhead. Put it first (outermost), as the documented default order does,
+    /// so that a request holds one slot across all its attempts and a refused request
+    /// costs nothing further.
+    pub fn bulkhead(self, config: BulkheadConfig) -> Self {
+        self.policy(PolicyConfig::Bulkhead(config))
     }
 
     /// Adds a hedging policy.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::Policy;
+use crate::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::circuit::{BreakerConfig, CircuitBreaker};
 use crate::clock::Clock;
 use crate::config::ConfigError;
@@ -27,6 +28,8 @@ pub enum PolicyConfig {
     /// A circuit breaker: outside a retry it counts one outcome per request, inside it
     /// one per attempt.
     CircuitBreaker(BreakerConfig),
+    /// A bulkhead: outermost, so that a request holds one slot across its attempts.
+    Bulkhead(BulkheadConfig),
 }
 
 impl PolicyConfig {
@@ -51,12 +54,21 @@ impl PolicyConfig {
                     None => breaker,
                 })
             }
+            PolicyConfig::Bulkhead(b) => {
+                let bulkhead = Bulkhead::new(name, b.clone())?;
+                Policy::Bulkhead(match listener {
+                    Some(l) => bulkhead.with_listener(l.clone()),
+                    None => bulkhead,
+                })
+            }
         })
     }
 
     pub(super) fn draws_on_budget(&self) -> bool {
         match self {
-            PolicyConfig::Timeout(_) | PolicyConfig::CircuitBreaker(_) => false,
+            PolicyConfig::Timeout(_)
+            | PolicyConfig::CircuitBreaker(_)
+            | PolicyConfig::Bulkhead(_) => false,
             PolicyConfig::Retry(r) => r.use_budget,
             PolicyConfig::Hedge(h) => h.use_budget,
         }

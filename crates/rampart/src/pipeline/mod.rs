@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod admit;
 mod blocking;
 mod builder;
 mod call;
@@ -67,6 +68,7 @@ use std::time::Duration;
 pub use self::builder::PipelineBuilder;
 pub use self::call::Call;
 pub use self::config::{PipelineConfig, PolicyConfig};
+use crate::bulkhead::Bulkhead;
 use crate::circuit::CircuitBreaker;
 use crate::classify::{Classify, DefaultClassifier};
 use crate::clock::Clock;
@@ -87,6 +89,7 @@ pub(crate) enum Policy {
     Retry(RetryPolicy),
     Hedge(HedgePolicy),
     Breaker(CircuitBreaker),
+    Bulkhead(Bulkhead),
 }
 
 /// How deep a call's nest of stages is, and whether it can hedge.
@@ -96,7 +99,7 @@ pub(crate) enum Depth {
     Two,
     Four,
     /// Up to four policies, some holding state that needs dropping (hedged attempts,
-    /// breaker permits).
+    /// breaker permits, bulkhead slots).
     FullFour,
     /// Five to eight policies: the stages are boxed, once per call.
     Eight,
@@ -106,7 +109,7 @@ impl Depth {
     fn of(policies: &[Policy]) -> Depth {
         let full = policies
             .iter()
-            .any(|p| matches!(p, Policy::Hedge(_) | Policy::Breaker(_)));
+            .any(|p| matches!(p, Policy::Hedge(_) | Policy::Breaker(_) | Policy::Bulkhead(_)));
         match (policies.len(), full) {
             (0 | 1, false) => Depth::One,
             (2, false) => Depth::Two,
@@ -169,6 +172,15 @@ impl Pipeline {
     pub fn circuit_breakers(&self) -> impl Iterator<Item = &CircuitBreaker> {
         self.shared.policies.iter().filter_map(|p| match p {
             Policy::Breaker(b) => Some(b),
+            _ => None,
+        })
+    }
+
+    /// The pipeline's bulkheads, outermost first, for their snapshots (active, queued,
+    /// rejected).
+    pub fn bulkheads(&self) -> impl Iterator<Item = &Bulkhead> {
+        self.shared.policies.iter().filter_map(|p| match p {
+            Policy::Bulkhead(b) => Some(b),
             _ => None,
         })
     }

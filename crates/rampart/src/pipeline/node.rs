@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::decide::{conclude, decide, judge, record_outcome, Conclusion, Times};
+use super::admit::{admit, release, Held};
+use super::decide::{conclude, decide, judge, Conclusion, Times};
 use super::hedging::{hedge_after, hedge_rest, HedgeRun};
 use super::stage::{Env, Step};
 use super::Policy;
-use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, OutcomeClass};
 use crate::deadline::{add, current_instant};
 use crate::error::{Error, Rejection};
@@ -25,38 +25,38 @@ use crate::retry::RetryPolicy;
 use crate::timeout::Limit;
 
 /// The per-call state of the policy a node interprets. In a [`Plain`] chain nothing
-/// here needs dropping; in a [`Full`] chain the hedge and breaker variants hold what
-/// does (hedged attempts, a breaker's permit). One variant at a time, so a stage is as
-/// small in either mode.
+/// here needs dropping; in a [`Full`] chain the hedge and admission variants hold what
+/// does (hedged attempts, a breaker's permit, a bulkhead slot). One variant at a time,
+/// so a stage is as small in either mode.
 enum Run<M: Mode, I, T, E> {
     Idle,
     Timeout(Limit),
     Retry(RetryRun),
     Hedge(M::Hedge<I, T, E>),
-    /// `admitted` once the breaker let this call through; its permit is kept until the
-    /// outcome is recorded.
-    Breaker {
+    /// A breaker or a bulkhead: `admitted` once it let this call through; what it
+    /// handed out is held until the call ends.
+    Admit {
         admitted: bool,
-        permit: M::Permit,
+        held: M::Held,
     },
 }
 
 /// Whether a chain of stages can hold state that needs dropping. Chains of pipelines
-/// without a hedge or a breaker use [`Plain`], whose stages hold nothing of the kind,
-/// so dropping a call costs nothing.
+/// without a hedge, a breaker or a bulkhead use [`Plain`], whose stages hold nothing of
+/// the kind, so dropping a call costs nothing.
 pub(crate) trait Mode {
     /// Where a hedging stage keeps its attempts.
     type Hedge<I, T, E>;
-    /// Where a breaker stage keeps its permit.
-    type Permit;
+    /// Where an admitting stage keeps what it holds.
+    type Held;
     /// An empty hedge slot.
     fn no_hedge<I, T, E>() -> Self::Hedge<I, T, E>;
-    /// An empty permit slot.
-    fn no_permit() -> Self::Permit;
+    /// An empty admission slot.
+    fn no_held() -> Self::Held;
     /// The hedge state, if this mode has one.
     fn hedge<I, T, E>(slot: &mut Self::Hedge<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>>;
-    /// The breaker permit, if this mode has one.
-    fn permit(slot: &mut Self::Permit) -> Option<&mut Option<BreakerPermit>>;
+    /// The admission slot, if this mode has one.
+    fn held(slot: &mut Self::Held) -> Option<&mut Option<Held>>;
 }
 
 /// A hedge's state: `None` until the first attempt needs company.
@@ -65,36 +65,35 @@ pub(crate) type HedgeSlot<I, T, E> = Option<Box<HedgeRun<I, T, E>>>;
 /// Stages that hold nothing that needs dropping.
 pub(crate) enum Plain {}
 
-/// Stages that may hedge or hold a breaker's permit.
+/// Stages that may hedge or hold what a breaker or bulkhead handed out.
 pub(crate) enum Full {}
 
 impl Mode for Plain {
     type Hedge<I, T, E> = ();
-    type Permit = ();
+    type Held = ();
     #[inline(always)]
     fn no_hedge<I, T, E>() {}
     #[inline(always)]
-    fn no_permit() {}
+    fn no_held() {}
     #[inline(always)]
     fn hedge<I, T, E>(_: &mut ()) -> Option<&mut HedgeSlot<I, T, E>> {
         None
     }
     #[inline(always)]
-    fn permit(_: &mut ()) -> Option<&mut Option<BreakerPermit>> {
+    fn held(_: &mut ()) -> Option<&mut Option<Held>> {
         None
     }
 }
 
 impl Mode for Full {
     type Hedge<I, T, E> = HedgeSlot<I, T, E>;
-    /// Dropped unrecorded (cancellation), a half-open probe gives its slot back.
-    type Permit = Option<BreakerPermit>;
+    type Held = Option<Held>;
     #[inline(always)]
     fn no_hedge<I, T, E>() -> HedgeSlot<I, T, E> {
         None
     }
     #[inline(always)]
-    fn no_permit() -> Option<BreakerPermit> {
+    fn no_held() -> Option<Held> {
         None
     }
     #[inline(always)]
@@ -102,7 +101,7 @@ impl Mode for Full {
         Some(slot)
     }
     #[inline(always)]
-    fn permit(slot: &mut Option<BreakerPermit>) -> Option<&mut Option<BreakerPermit>> {
+    fn held(slot: &mut Option<Held>) -> Option<&mut Option<Held>> {
         Some(slot)
     }
 }
@@ -170,8 +169,8 @@ where
                         return p;
                     }
                 }
-                (Run::Breaker { admitted, permit }, Some(Policy::Breaker(b))) if !*admitted => {
-                    if let Flow::Return(p) = breaker_before(b, M::permit(permit), env) {
+                (Run::Admit { admitted, held }, Some(p)) if !*admitted => {
+                    if let Flow::Return(p) = admit(p, M::held(held), cx, env) {
                         return p;
                     }
                     *admitted = true;
@@ -196,9 +195,9 @@ where
                 (Run::Retry(run), Some(Policy::Retry(p))) => {
                     retry_after(this.inner.as_mut(), run, p, res, env)
                 }
-                (Run::Breaker { permit, .. }, Some(Policy::Breaker(b))) => {
+                (Run::Admit { held, .. }, Some(p)) => {
                     if res.is_ready() {
-                        breaker_after(b, M::permit(permit), env);
+                        release(p, M::held(held), env);
                     }
                     Flow::Return(res)
                 }
@@ -226,9 +225,9 @@ impl<M: Mode, I, T, E> Run<M, I, T, E> {
                 wake_at: None,
             }),
             Policy::Hedge(_) => Run::Hedge(M::no_hedge()),
-            Policy::Breaker(_) => Run::Breaker {
+            Policy::Breaker(_) | Policy::Bulkhead(_) => Run::Admit {
                 admitted: false,
-                permit: M::no_permit(),
+                held: M::no_held(),
             },
         }
     }
@@ -378,44 +377,4 @@ where
         run.wake_at = Some(add(now.unwrap_or_else(Instant::now), delay));
     }
     Flow::Again
-}
-
-/// Before the first poll under a breaker: ask it to let the call through.
-#[inline]
-fn breaker_before<F, C, T, E>(
-    breaker: &CircuitBreaker,
-    slot: Option<&mut Option<BreakerPermit>>,
-    env: &mut Env<'_, F, C, T, E>,
-) -> Flow {
-    match breaker.try_acquire() {
-        Ok(permit) => {
-            if let Some(slot) = slot {
-                *slot = Some(permit);
-            }
-            Flow::Again
-        }
-        Err(rejection) => {
-            *env.out = Some(Err(Error::Rejected(rejection)));
-            Flow::Return(Poll::Ready(()))
-        }
-    }
-}
-
-/// After the call under a breaker finished: tell it how the call went.
-#[inline]
-fn breaker_after<F, C, T, E>(
-    breaker: &CircuitBreaker,
-    slot: Option<&mut Option<BreakerPermit>>,
-    env: &mut Env<'_, F, C, T, E>,
-) where
-    C: Classify<T, E>,
-    E: fmt::Debug,
-{
-    let Some(permit) = slot.and_then(Option::take) else {
-        return;
-    };
-    match &*env.out {
-        Some(out) => record_outcome(breaker, permit, env.classifier, out),
-        None => breaker.record(permit, OutcomeClass::Ignored),
-    }
 }

@@ -1,0 +1,152 @@
+//! What a direct limiter and every key of a keyed limiter share: the quota, the clock,
+//! the name, the listener and the rejection count, and the lock-free step that takes
+//! tokens from one bucket.
+
+use std::sync::{Arc, OnceLock, PoisonError};
+use std::time::Duration;
+
+use super::config::RateLimitConfig;
+use super::gcra::{Verdict, MAX_TAT};
+use super::quota::QuotaCell;
+use crate::clock::Clock;
+use crate::config::ConfigError;
+use crate::error::{Rejection, RejectionKind};
+use crate::event::{Event, EventKind, Listener};
+use crate::sync::{AtomicU64, Ordering::Relaxed};
+
+/// The value of a keyed bucket that no call has used yet: a full bucket.
+pub(super) const UNSET: u64 = MAX_TAT + 1;
+
+/// Why tokens were not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Come back after this many nanoseconds.
+    Wait(u64),
+    /// More tokens than the burst: never.
+    Never,
+}
+
+/// The quota, clock and bookkeeping of one limiter (direct or keyed).
+pub(super) struct Shared {
+    pub(super) name: Arc<str>,
+    pub(super) quota: QuotaCell,
+    /// The configuration in force, for snapshots (written with the quota).
+    config: std::sync::Mutex<RateLimitConfig>,
+    pub(super) rejected: AtomicU64,
+    pub(super) clock: Arc<dyn Clock>,
+    listener: OnceLock<Arc<dyn Listener>>,
+}
+
+impl Shared {
+    /// Validates `config` and shares it.
+    pub(super) fn new(
+        name: &str,
+        config: RateLimitConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Shared {
+            name: name.into(),
+            quota: QuotaCell::new(config.gcra()?),
+            config: std::sync::Mutex::new(config),
+            rejected: AtomicU64::new(0),
+            clock,
+            listener: OnceLock::new(),
+        })
+    }
+
+    /// Takes `n` tokens at `now` from the bucket whose TAT is in `cell`: one CAS when
+    /// nobody races, retried with the fresh TAT when somebody did.
+    #[inline]
+    pub(super) fn take(&self, cell: &AtomicU64, n: u32, now: u64) -> Result<(), Refusal> {
+        let mut tat = cell.load(Relaxed);
+        loop {
+            // A cell no call has used is a full bucket, as is any TAT in the past.
+            let current = if tat == UNSET { 0 } else { tat };
+            match self.quota.load().decide(current, now, n) {
+                Verdict::Admit(next) => {
+                    match cell.compare_exchange_weak(tat, next, Relaxed, Relaxed) {
+                        Ok(_) => return Ok(()),
+                        Err(actual) => tat = actual,
+                    }
+                }
+                Verdict::Wait(ns) => return Err(Refusal::Wait(ns)),
+                Verdict::Never => return Err(Refusal::Never),
+            }
+        }
+    }
+
+    /// Whole tokens in the bucket whose TAT is `tat`, now.
+    pub(super) fn available(&self, tat: u64) -> u32 {
+        let tat = if tat == UNSET { 0 } else { tat };
+        let tokens = self.quota.load().available(tat, self.clock.now_nanos());
+        u32::try_from(tokens).unwrap_or(u32::MAX)
+    }
+
+    /// Counts a refusal, reports it, and says it as a rejection.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn refuse(&self, refusal: Refusal) -> Rejection {
+        self.rejected.fetch_add(1, Relaxed);
+        let retry_after = match refusal {
+            Refusal::Wait(ns) => Some(Duration::from_nanos(ns)),
+            Refusal::Never => None,
+        };
+        if let Some(l) = self.listener.get() {
+            l.on_event(&Event {
+                pipeline: &self.name,
+                kind: EventKind::RateLimited { retry_after },
+            });
+        }
+        let r = Rejection::new(
+            Arc::clone(&self.name),
+            "rate_limit",
+            RejectionKind::RateLimited,
+        );
+        match retry_after {
+            Some(d) => r.with_retry_after(d),
+            None => r,
+        }
+    }
+
+    /// Replaces the quota, then calls `each` with a function that moves one bucket's
+    /// TAT over to it (see [`Gcra::rescale`]); `each` applies it to every bucket.
+    pub(super) fn set_quota(
+        &self,
+        config: RateLimitConfig,
+        each: impl FnOnce(&dyn Fn(&AtomicU64)),
+    ) -> Result<(), ConfigError> {
+        let to = config.gcra()?;
+        // Held throughout, so that quota changes apply one after the other.
+        let mut current = self.config.lock().unwrap_or_else(PoisonError::into_inner);
+        let from = self.quota.load();
+        self.quota.store(to);
+        *current = config;
+        let now = self.clock.now_nanos();
+        each(&|cell: &AtomicU64| {
+            let _ = cell.fetch_update(Relaxed, Relaxed, |tat| {
+                (tat != UNSET).then(|| from.rescale(tat, now, to))
+            });
+        });
+        Ok(())
+    }
+
+    /// The configuration in force.
+    pub(super) fn config(&self) -> RateLimitConfig {
+        *self.config.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets the listener, if none was set before.
+    pub(super) fn set_listener(&self, listener: Arc<dyn Listener>) {
+        let _ = self.listener.set(listener);
+    }
+
+    /// Sets the listener on a value not shared yet.
+    pub(super) fn replace_listener(&mut self, listener: Arc<dyn Listener>) {
+        self.listener = OnceLock::from(listener);
+    }
+}
+
+/// Sleeps `ns` nanoseconds on tokio's timer (which rounds up to whole milliseconds).
+pub(super) async fn wait(ns: u64) {
+    tokio::time::sleep(Duration::from_nanos(ns)).await;
+}

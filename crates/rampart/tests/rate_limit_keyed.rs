@@ -1,0 +1,176 @@
+//! Keyed rate limiters: independent keys, a new or evicted key starting with a full
+//! bucket, the cap, a quota change for every key, waiting per key, and configuration
+//! errors. Time comes from a `ManualClock` or tokio's paused clock; nothing sleeps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart::clock::ManualClock;
+use rampart::event::Recorder;
+use rampart::keyed::KeyedConfig;
+use rampart::rate_limit::{KeyedRateLimiter, RateLimitConfig};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// 10 calls per second per key, bursts of 3.
+fn limiter(keyed: KeyedConfig) -> (KeyedRateLimiter<String>, ManualClock) {
+    let clock = ManualClock::new();
+    let l = KeyedRateLimiter::with_clock(
+        "tenants",
+        RateLimitConfig::per_second(10).with_burst(3),
+        keyed,
+        Arc::new(clock.clone()),
+    )
+    .expect("valid");
+    (l, clock)
+}
+
+fn key(s: &str) -> String {
+    s.to_owned()
+}
+
+/// Checks `key` until refused; returns how many passed.
+fn drain(l: &KeyedRateLimiter<String>, k: &str) -> u32 {
+    let mut n = 0;
+    while l.check(&key(k)).is_ok() {
+        n += 1;
+        assert!(n <= 1_000, "never refused");
+    }
+    n
+}
+
+#[test]
+fn keys_have_independent_buckets() {
+    let (l, clock) = limiter(KeyedConfig::new());
+    assert_eq!(drain(&l, "tenant-a"), 3);
+    let r = l.check(&key("tenant-a")).unwrap_err();
+    assert_eq!(r.retry_after(), Some(ms(100)));
+    assert_eq!(r.name(), "tenants");
+    // Another key is untouched by the first one's exhaustion.
+    assert_eq!(drain(&l, "tenant-b"), 3);
+    clock.advance(ms(100));
+    assert!(l.try_acquire(&key("tenant-a")).is_ok());
+    assert!(l.check(&key("tenant-a")).is_err());
+    assert!(l.check(&key("tenant-b")).is_ok());
+    let s = l.snapshot();
+    assert_eq!((s.keys, s.rejected, s.burst, s.rate), (2, 4, 3, 10));
+    let a = l.key_snapshot(&key("tenant-a")).expect("live");
+    assert_eq!(a.available, 0);
+    assert!(l.key_snapshot(&key("tenant-c")).is_none());
+}
+
+#[test]
+fn a_new_key_gets_exactly_the_burst() {
+    let (l, _clock) = limiter(KeyedConfig::new());
+    for i in 0..100 {
+        assert_eq!(drain(&l, &format!("k{i}")), 3, "key {i}");
+    }
+    assert_eq!(l.len(), 100);
+}
+
+#[test]
+fn a_key_evicted_for_the_cap_comes_back_with_a_full_bucket() {
+    let (l, clock) = limiter(KeyedConfig::new().with_max_keys(1).with_shards(1));
+    assert_eq!(drain(&l, "a"), 3);
+    clock.advance(ms(1));
+    // "b" pushes "a" out.
+    assert!(l.check(&key("b")).is_ok());
+    assert_eq!(l.len(), 1);
+    assert_eq!(l.evicted(), 1);
+    assert_eq!(drain(&l, "a"), 3);
+}
+
+#[test]
+fn an_idle_key_is_evicted_and_comes_back_with_a_full_bucket() {
+    let (l, clock) = limiter(KeyedConfig::new().with_idle_timeout(Duration::from_secs(60)));
+    assert_eq!(drain(&l, "a"), 3);
+    assert!(l.check(&key("b")).is_ok());
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(l.evict_idle(), 2);
+    assert!(l.is_empty());
+    assert_eq!(drain(&l, "a"), 3);
+}
+
+#[test]
+fn a_quota_change_applies_to_every_key() {
+    let (l, clock) = limiter(KeyedConfig::new());
+    assert_eq!(drain(&l, "a"), 3);
+    assert_eq!(drain(&l, "b"), 3);
+    l.set_quota(RateLimitConfig::per_second(1000).with_burst(3))
+        .expect("valid");
+    for k in ["a", "b"] {
+        assert_eq!(l.check(&key(k)).unwrap_err().retry_after(), Some(ms(1)));
+    }
+    clock.advance(ms(3));
+    assert_eq!(drain(&l, "a"), 3);
+    // A key made after the change gets the new burst.
+    l.set_quota(RateLimitConfig::per_second(1000).with_burst(5))
+        .expect("valid");
+    assert_eq!(drain(&l, "c"), 5);
+    assert_eq!(l.config().effective_burst(), 5);
+}
+
+#[test]
+fn weighted_calls_and_listener() {
+    let recorder = Recorder::new();
+    let (l, _clock) = limiter(KeyedConfig::new());
+    let l = l.with_listener(Arc::new(recorder.clone()));
+    assert!(l.check_n(&key("a"), 2).is_ok());
+    assert_eq!(
+        l.check_n(&key("a"), 2).unwrap_err().retry_after(),
+        Some(ms(100))
+    );
+    assert_eq!(l.check_n(&key("a"), 4).unwrap_err().retry_after(), None);
+    assert_eq!(recorder.count("RateLimited"), 2);
+}
+
+#[test]
+fn bad_configurations_name_the_field() {
+    let err = KeyedRateLimiter::<u64>::new("x", RateLimitConfig::per_second(0), KeyedConfig::new())
+        .unwrap_err();
+    assert_eq!(err.field(), "rate_limit.rate");
+    let err = KeyedRateLimiter::<u64>::new(
+        "x",
+        RateLimitConfig::per_second(1),
+        KeyedConfig::new().with_max_keys(0),
+    )
+    .unwrap_err();
+    assert_eq!(err.field(), "keyed.max_keys");
+}
+
+#[tokio::test(start_paused = true)]
+async fn acquire_waits_per_key() {
+    let l: KeyedRateLimiter<u32> = KeyedRateLimiter::new(
+        "tenants",
+        RateLimitConfig::per_second(10).with_burst(1),
+        KeyedConfig::new(),
+    )
+    .expect("valid");
+    let start = tokio::time::Instant::now();
+    l.acquire(&1).await;
+    l.acquire(&2).await;
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    l.acquire(&1).await;
+    assert_eq!(start.elapsed(), ms(100));
+    assert!(l.acquire_n(&1, 2).await.is_err());
+}
+
+#[test]
+fn two_threads_on_one_new_key_share_one_bucket() {
+    for _ in 0..50 {
+        let (l, _clock) = limiter(KeyedConfig::new());
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let l = l.clone();
+                std::thread::spawn(move || (0..3).filter(|_| l.check(&key("k")).is_ok()).count())
+            })
+            .collect();
+        let admitted: usize = threads
+            .into_iter()
+            .map(|t| t.join().expect("no panic"))
+            .sum();
+        assert_eq!(admitted, 3);
+    }
+}
