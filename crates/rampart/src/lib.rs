@@ -25,6 +25,7 @@
 //! # }
 //! ```
 
+pub mod adaptive;
 pub mod circuit;
 pub mod classify;
 pub mod clock;
@@ -37,6 +38,7 @@ pub mod hedge;
 pub mod keyed;
 pub mod pipeline;
 pub mod retry;
+pub mod shed;
 pub(crate) mod sync;
 pub mod timeout;
 
