@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod breaker;
 pub mod failsafe;
 pub mod rampart;
+pub mod shed;
 pub mod tokio;
 pub mod towerres;
 
@@ -23,6 +24,7 @@ pub fn all() -> Vec<Case> {
         failsafe::CASES,
         towerres::CASES,
         breaker::CASES,
+        shed::CASES,
     ]
     .concat()
 }

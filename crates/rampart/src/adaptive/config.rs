@@ -242,7 +242,8 @@ impl Default for AdaptiveConfig {
 }
 
 impl AdaptiveConfig {
-    const fn with_algorithm(algorithm: Algorithm) -> Self {
+    /// `algorithm` with the default limits.
+    pub const fn new(algorithm: Algorithm) -> Self {
         AdaptiveConfig {
             algorithm,
             initial_limit: 20,
@@ -253,17 +254,23 @@ impl AdaptiveConfig {
 
     /// The AIMD algorithm with `config`, and the default limits.
     pub const fn aimd(config: AimdConfig) -> Self {
-        Self::with_algorithm(Algorithm::Aimd(config))
+        Self::new(Algorithm::Aimd(config))
     }
 
     /// The gradient algorithm with `config`, and the default limits.
     pub const fn gradient(config: GradientConfig) -> Self {
-        Self::with_algorithm(Algorithm::Gradient(config))
+        Self::new(Algorithm::Gradient(config))
     }
 
     /// The gradient algorithm with its defaults.
     pub const fn gradient_default() -> Self {
         Self::gradient(GradientConfig::new())
+    }
+
+    /// Sets how the limit follows latency.
+    pub const fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
     }
 
     /// Sets the limit before any call has been measured.

@@ -84,6 +84,7 @@ pub use self::pressure::{ManualUsage, Pressure, PressureSource, Usage};
 pub use self::priority::Priority;
 pub use self::queue::{
     DropReason, Dropped, Overflow, TaskHandle, WorkQueue, WorkQueueConfig, WorkQueueSnapshot,
+    MAX_WORKERS,
 };
 pub use self::shedder::{LoadShedder, ShedSnapshot};
 pub use self::system::SystemUsage;

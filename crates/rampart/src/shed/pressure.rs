@@ -1,19 +1,5 @@
-//! Adaptive shedding: CPU, memory and latency pressure turned into a shed probability.
-//!
-//! The formula is the seeds': each figure's pressure is how far it is past its
-//! threshold, as a share of the room left above the threshold (for latency, as a share
-//! of the threshold itself), and the shed probability is the worst pressure, capped at 1:
-//!
-//! ```text
-//! cpu      = max(0, (cpu_usage    - cpu_threshold)    / (1 - cpu_threshold))
-//! memory   = max(0, (memory_usage - memory_threshold) / (1 - memory_threshold))
-//! latency  = max(0, (latency_p95  - latency_p95_threshold) / latency_p95_threshold)
-//! probability = min(1, max(cpu, memory, latency))
-//! ```
-//!
-//! A threshold of 1 never puts its figure under pressure (usage is at most 1). CPU and
-//! memory come from a [`PressureSource`] (the operating system's figures by default,
-//! see [`SystemUsage`](super::SystemUsage)); latency p95 is recorded by the caller.
+//! Adaptive shedding: CPU, memory and latency pressure turned into a shed probability
+//! (the formula is on [`Pressure`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -92,8 +78,34 @@ impl PressureSource for ManualUsage {
     }
 }
 
-/// How far each figure is past its threshold (see the [module docs](self) for the
-/// formula); 0 means no pressure.
+/// How far each figure is past its threshold; 0 means no pressure.
+///
+/// The formula is the seeds': each figure's pressure is how far it is past its
+/// threshold, as a share of the room left above the threshold (for latency, as a share
+/// of the threshold itself), and the shed probability is the worst pressure, capped at 1:
+///
+/// ```text
+/// cpu      = max(0, (cpu_usage    - cpu_threshold)    / (1 - cpu_threshold))
+/// memory   = max(0, (memory_usage - memory_threshold) / (1 - memory_threshold))
+/// latency  = max(0, (latency_p95  - latency_p95_threshold) / latency_p95_threshold)
+/// probability = min(1, max(cpu, memory, latency))
+/// ```
+///
+/// A threshold of 1 never puts its figure under pressure (usage is at most 1). CPU and
+/// memory come from a [`PressureSource`]; latency p95 is recorded by the caller
+/// ([`LoadShedder::record_latency_p95`](super::LoadShedder::record_latency_p95)).
+///
+/// # Examples
+///
+/// ```
+/// use rampart::shed::{AdaptiveShedConfig, Pressure, Usage};
+/// use std::time::Duration;
+///
+/// let p = Pressure::compute(&AdaptiveShedConfig::new(), Usage::new(0.9, 0.5), Duration::from_millis(1200));
+/// assert!((p.cpu - 0.5).abs() < 1e-9);
+/// assert!((p.latency - 0.2).abs() < 1e-9);
+/// assert!((p.probability() - 0.5).abs() < 1e-9);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Pressure {
     /// CPU pressure, 0 to 1.

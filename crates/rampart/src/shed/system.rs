@@ -17,8 +17,18 @@ use std::time::Instant;
 
 use super::pressure::{PressureSource, Usage};
 
-/// Reads CPU and memory usage from Linux's `/proc` and cgroup v2 files (see the
-/// [module docs](self)).
+/// Reads CPU and memory usage from Linux's `/proc` and cgroup v2 files.
+///
+/// It reads the process's cgroup v2 limits when it has them (a container with
+/// `cpu.max` and `memory.max` set: usage is measured against the container's share,
+/// which is what the OOM killer and the CPU throttle enforce), and otherwise the
+/// machine's figures from `/proc/stat` and `/proc/meminfo`. CPU usage is the share of
+/// busy time between two reads; the first read after construction measures the time
+/// since then.
+///
+/// Anywhere else (another operating system, cgroup v1 limits, a file that cannot be
+/// read or parsed) a figure it cannot read is 0: no pressure, so shedding falls back to
+/// the load levels rather than shedding on a guess.
 ///
 /// Each [`read`](PressureSource::read) opens a few small in-memory files; it runs where
 /// the shedder samples (the caller's [`sample`](super::LoadShedder::sample) or the
