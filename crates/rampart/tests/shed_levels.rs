@@ -174,3 +174,22 @@ fn a_rejection_says_shed_and_when_to_come_back() {
     let _p = quiet.try_acquire(Critical).unwrap();
     assert_eq!(quiet.try_acquire(Low).unwrap_err().retry_after(), None);
 }
+
+#[test]
+fn racing_threads_never_pass_the_threshold_and_give_every_slot_back() {
+    let s = shedder(10);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..20_000 {
+                    if let Ok(p) = s.try_acquire(Low) {
+                        // LOW is admitted below 70 % of 10, so at most 7 are in flight.
+                        assert!(s.in_flight() <= 7);
+                        drop(p);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(s.in_flight(), 0);
+}
