@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::RejectionKind;
+use crate::shed::{DropReason, Priority};
 
 /// Something a policy did, with the pipeline it belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +129,27 @@ pub enum EventKind<'a> {
         /// When the same call would pass if nothing else took the quota meanwhile;
         /// `None` for a weighted call above the burst or limit, which never passes.
         retry_after: Option<Duration>,
+    },
+    /// A load shedder turned a request away.
+    LoadShed {
+        /// The request's priority (the `priority` label of `load_shed_rejected_total`).
+        priority: Priority,
+        /// The load it was decided at: in-flight / capacity, or the caller's figure.
+        load: f64,
+    },
+    /// A work queue gave up a job: refused it, evicted it, or found it expired.
+    WorkDropped {
+        /// The job's priority.
+        priority: Priority,
+        /// Why it was given up.
+        reason: DropReason,
+    },
+    /// An adaptive concurrency limiter moved its limit.
+    ConcurrencyLimitChanged {
+        /// The limit before.
+        from: u32,
+        /// The limit now.
+        to: u32,
     },
 }
 

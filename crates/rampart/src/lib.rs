@@ -26,6 +26,7 @@
 //! ```
 
 pub mod bulkhead;
+pub mod adaptive;
 pub mod circuit;
 pub mod classify;
 pub mod clock;
@@ -39,6 +40,7 @@ pub mod keyed;
 pub mod pipeline;
 pub mod rate_limit;
 pub mod retry;
+pub mod shed;
 pub(crate) mod sync;
 pub mod timeout;
 

@@ -12,6 +12,7 @@ pub mod bulkhead;
 pub mod failsafe;
 pub mod rampart;
 pub mod ratelimit;
+pub mod shed;
 pub mod tokio;
 pub mod towerres;
 
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Case> {
         breaker::CASES,
         bulkhead::CASES,
         ratelimit::CASES,
+        shed::CASES,
     ]
     .concat()
 }
