@@ -2,8 +2,9 @@
 //!
 //! A [`Pipeline`] wraps calls to one dependency in policies composed outermost first:
 //! timeouts that honour a request-wide [`Deadline`](deadline::Deadline), retries with
-//! backoff, jitter and a shared budget, hedged attempts, and fallbacks that say they are
-//! degraded. It is built once, cloned freely and called many times; the success path
+//! backoff, jitter and a shared budget, hedged attempts, circuit breakers, bulkheads,
+//! rate limits, load shedding by priority and adaptive concurrency limits, and fallbacks
+//! that say they are degraded. It is built once, cloned freely and called many times; the success path
 //! of a pipeline of up to four policies allocates nothing, and no pipeline boxes a future
 //! per policy.
 //!
@@ -25,8 +26,8 @@
 //! # }
 //! ```
 
-pub mod bulkhead;
 pub mod adaptive;
+pub mod bulkhead;
 pub mod circuit;
 pub mod classify;
 pub mod clock;

@@ -119,6 +119,41 @@ fn a_breaker_in_front_allocates_nothing_on_success() {
 }
 
 #[test]
+fn the_full_default_pipeline_with_a_fallback_allocates_nothing_on_success() {
+    // The documented default order: bulkhead, breaker, retry, timeout per attempt, with
+    // a fallback outside them all.
+    let p = Pipeline::builder("payment")
+        .bulkhead(rampart::bulkhead::BulkheadConfig::new().with_max_concurrent(40))
+        .circuit_breaker(rampart::circuit::BreakerConfig::consecutive(5))
+        .retry(
+            RetryConfig::exponential(Duration::from_secs(1))
+                .with_max_attempts(3)
+                .with_jitter(Jitter::Full),
+        )
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("valid");
+    let chain: FallbackChain<u64, &str> = FallbackChain::new().value("order pending", 0);
+    assert!(matches!(
+        poll_once(p.call_with_fallback(|| async { Ok(1) }, &chain)),
+        Poll::Ready(Ok(_))
+    ));
+    let info = allocation_counter::measure(|| {
+        for i in 0..1_000u64 {
+            match poll_once(p.call_with_fallback(move || async move { Ok(i) }, &chain)) {
+                Poll::Ready(Ok(v)) => assert!(!v.is_degraded()),
+                _ => panic!("expected a fresh success"),
+            }
+        }
+    });
+    assert_eq!(
+        info.count_total, 0,
+        "allocations on the success path: {info:?}"
+    );
+    assert_eq!(allocations_per_ready_calls(&p, 1_000), 0);
+}
+
+#[test]
 fn more_than_four_policies_allocate_one_block_per_call() {
     let p = Pipeline::builder("payment")
         .timeout(Duration::from_secs(9))

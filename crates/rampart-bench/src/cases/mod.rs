@@ -116,6 +116,16 @@ pub const RATIOS: &[Ratio] = &[
         denominator: "governor_keyed_bytes_per_key",
         max: 0.5,
     },
+    Ratio {
+        numerator: "rampart_pipeline_full_ok",
+        denominator: "towerres_stack_call_ok",
+        max: 0.05,
+    },
+    Ratio {
+        numerator: "rampart_pipeline_full_ok",
+        denominator: "failsafe_call_ok",
+        max: 0.5,
+    },
 ];
 
 #[cfg(test)]

@@ -1,21 +1,24 @@
 //! Stages that admit a call before it runs and hear when it ends: a circuit breaker
-//! hands out a permit and records the outcome on it; a bulkhead hands out a slot and
-//! takes it back. What a stage holds lives in its [`Held`] slot, so dropping a call at
-//! any point gives everything back.
+//! hands out a permit and records the outcome on it; a bulkhead, a load shedder and an
+//! adaptive concurrency limit hand out a slot and take it back (the adaptive limit
+//! with the call's latency); a rate limiter only admits. What a stage holds lives in
+//! its [`Held`] slot, so dropping a call at any point gives everything back.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::decide::record_outcome;
+use super::decide::{record_outcome, Outcome};
 use super::node::Flow;
 use super::stage::Env;
 use super::Policy;
+use crate::adaptive::AdaptivePermit;
 use crate::bulkhead::{Bulkhead, BulkheadPermit};
 use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, OutcomeClass};
-use crate::error::{Error, Rejection};
+use crate::error::{Error, Rejection, RejectionKind};
+use crate::shed::{current_priority, Priority, ShedPermit};
 
 /// A bulkhead's queue, waited in: boxed, so that only calls that wait pay for it.
 type Queued = Pin<Box<dyn Future<Output = Result<BulkheadPermit, Rejection>> + Send>>;
@@ -29,22 +32,36 @@ pub(crate) enum Held {
     Bulkhead { _slot: BulkheadPermit },
     /// A place in a bulkhead's queue; dropping it leaves the queue.
     Queued(Queued),
+    /// A request counted in flight by a load shedder until dropped.
+    Shed { _slot: ShedPermit<'static> },
+    /// A slot of an adaptive limit, to report the call's latency on.
+    Adaptive(AdaptivePermit<'static>),
 }
 
 /// Before the inner stage first runs: [`Flow::Again`] once the call is admitted. With
 /// no slot to hold a permit in (a chain that holds nothing), the call passes.
-#[inline]
+#[inline(always)]
 pub(super) fn admit<F, C, T, E>(
     policy: &Policy,
     slot: Option<&mut Option<Held>>,
     cx: &mut Context<'_>,
     env: &mut Env<'_, F, C, T, E>,
 ) -> Flow {
+    if let Policy::RateLimit(l) = policy {
+        return match l.check() {
+            Ok(()) => Flow::Again,
+            Err(rejection) => reject(rejection, env),
+        };
+    }
     let Some(slot) = slot else {
         return Flow::Again;
     };
     let admitted = match policy {
         Policy::Breaker(b) => b.try_acquire().map(Held::Breaker),
+        Policy::Shed(s) => s
+            .try_acquire_owned(current_priority().unwrap_or(Priority::Normal))
+            .map(|p| Held::Shed { _slot: p }),
+        Policy::Adaptive(a) => a.try_acquire_owned().map(Held::Adaptive),
         Policy::Bulkhead(b) => match slot.take() {
             Some(Held::Queued(q)) => return wait_in_queue(q, slot, cx, env),
             _ => match b.try_take_permit() {
@@ -64,8 +81,9 @@ pub(super) fn admit<F, C, T, E>(
     }
 }
 
-/// The call has finished: the breaker hears how it went; a bulkhead slot is freed.
-#[inline]
+/// The call has finished: the breaker hears how it went, an adaptive limit how long it
+/// took; other slots are freed.
+#[inline(always)]
 pub(super) fn release<F, C, T, E>(
     policy: &Policy,
     slot: Option<&mut Option<Held>>,
@@ -74,9 +92,36 @@ pub(super) fn release<F, C, T, E>(
     C: Classify<T, E>,
     E: fmt::Debug,
 {
-    let held = slot.and_then(Option::take);
-    if let (Policy::Breaker(b), Some(Held::Breaker(permit))) = (policy, held) {
-        record(b, permit, env);
+    match (policy, slot.and_then(Option::take)) {
+        (Policy::Breaker(b), Some(Held::Breaker(permit))) => record(b, permit, env),
+        (_, Some(Held::Adaptive(permit))) => sample(permit, env.classifier, env.out.as_ref()),
+        _ => {}
+    }
+}
+
+/// Tells an adaptive limit how the call went: a success is a latency sample; a timeout
+/// means the dependency is overloaded; an operation's failure or another policy's
+/// rejection says nothing about its latency and is ignored.
+pub(super) fn sample<C, T, E>(
+    permit: AdaptivePermit<'_>,
+    classifier: &C,
+    out: Option<&Outcome<T, E>>,
+) where
+    C: Classify<T, E>,
+{
+    match out {
+        Some(Ok(t)) if classifier.classify(Ok(t)).class == OutcomeClass::Success => {
+            permit.success()
+        }
+        Some(Err(Error::Rejected(r)))
+            if matches!(
+                r.kind(),
+                RejectionKind::Timeout | RejectionKind::DeadlineExceeded
+            ) =>
+        {
+            permit.dropped()
+        }
+        _ => permit.ignore(),
     }
 }
 

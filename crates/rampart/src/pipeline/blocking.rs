@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::Duration;
 
+use super::admit::sample;
 use super::decide::{conclude, decide, judge, record_outcome, Conclusion, Outcome, Times};
 use super::{Policy, Shared};
 use crate::circuit::CircuitBreaker;
@@ -17,6 +18,7 @@ use crate::error::{Error, Rejection, RejectionKind};
 use crate::event::EventKind;
 use crate::hedge::HedgePolicy;
 use crate::retry::RetryPolicy;
+use crate::shed::{current_priority, Priority};
 
 thread_local! {
     /// The deadline of the enclosing blocking timeout, in clock nanoseconds.
@@ -51,6 +53,24 @@ where
         // refused.
         Some(Policy::Bulkhead(b)) => match b.try_acquire_ref() {
             Ok(_slot) => step(shared, depth + 1, op, c),
+            Err(r) => Err(Error::Rejected(r)),
+        },
+        Some(Policy::RateLimit(l)) => match l.check() {
+            Ok(()) => step(shared, depth + 1, op, c),
+            Err(r) => Err(Error::Rejected(r)),
+        },
+        Some(Policy::Shed(s)) => {
+            match s.try_acquire(current_priority().unwrap_or(Priority::Normal)) {
+                Ok(_slot) => step(shared, depth + 1, op, c),
+                Err(r) => Err(Error::Rejected(r)),
+            }
+        }
+        Some(Policy::Adaptive(a)) => match a.try_acquire() {
+            Ok(permit) => {
+                let out = step(shared, depth + 1, op, c);
+                sample(permit, c, Some(&out));
+                out
+            }
             Err(r) => Err(Error::Rejected(r)),
         },
     }

@@ -6,13 +6,16 @@ use std::time::Duration;
 
 use super::config::{PipelineConfig, PolicyConfig};
 use super::{Depth, Pipeline, Shared, MAX_POLICIES};
+use crate::adaptive::AdaptiveConfig;
 use crate::bulkhead::BulkheadConfig;
 use crate::circuit::BreakerConfig;
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::event::{Events, Listener};
 use crate::hedge::HedgeConfig;
+use crate::rate_limit::RateLimitConfig;
 use crate::retry::{RetryBudget, RetryBudgetConfig, RetryConfig};
+use crate::shed::ShedConfig;
 use crate::timeout::TimeoutConfig;
 
 /// Builds a [`Pipeline`]; policies are added outermost first.
@@ -73,6 +76,23 @@ impl PipelineBuilder {
     /// costs nothing further.
     pub fn bulkhead(self, config: BulkheadConfig) -> Self {
         self.policy(PolicyConfig::Bulkhead(config))
+    }
+
+    /// Adds a rate limiter: calls over its quota are refused with a retry-after.
+    pub fn rate_limit(self, config: RateLimitConfig) -> Self {
+        self.policy(PolicyConfig::RateLimit(config))
+    }
+
+    /// Adds a load shedder: calls are refused by priority as the calls in flight
+    /// through it near its capacity. A call's priority is the one set by
+    /// [`with_priority`](crate::shed::with_priority) around it, else `Normal`.
+    pub fn load_shed(self, config: ShedConfig) -> Self {
+        self.policy(PolicyConfig::LoadShed(config))
+    }
+
+    /// Adds a bulkhead whose size follows measured latency.
+    pub fn adaptive_concurrency(self, config: AdaptiveConfig) -> Self {
+        self.policy(PolicyConfig::AdaptiveConcurrency(config))
     }
 
     /// Adds a hedging policy.

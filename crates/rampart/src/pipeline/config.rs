@@ -5,13 +5,16 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::Policy;
+use crate::adaptive::{AdaptiveConfig, AdaptiveLimiter};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::circuit::{BreakerConfig, CircuitBreaker};
 use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::event::Listener;
 use crate::hedge::{HedgeConfig, HedgePolicy};
+use crate::rate_limit::{RateLimitConfig, RateLimiter};
 use crate::retry::{RetryBudgetConfig, RetryConfig, RetryPolicy};
+use crate::shed::{LoadShedder, ShedConfig};
 use crate::timeout::TimeoutConfig;
 
 /// One policy of a pipeline, as configured.
@@ -30,6 +33,13 @@ pub enum PolicyConfig {
     CircuitBreaker(BreakerConfig),
     /// A bulkhead: outermost, so that a request holds one slot across its attempts.
     Bulkhead(BulkheadConfig),
+    /// A rate limiter (token bucket): refuses calls over the quota with a retry-after.
+    RateLimit(RateLimitConfig),
+    /// A load shedder: refuses calls by priority (see [`with_priority`](crate::shed::with_priority))
+    /// as the calls in flight near its capacity.
+    LoadShed(ShedConfig),
+    /// A bulkhead whose size follows measured latency.
+    AdaptiveConcurrency(AdaptiveConfig),
 }
 
 impl PolicyConfig {
@@ -49,29 +59,49 @@ impl PolicyConfig {
             PolicyConfig::Hedge(h) => Policy::Hedge(HedgePolicy::new(*h)?),
             PolicyConfig::CircuitBreaker(b) => {
                 let breaker = CircuitBreaker::with_clock(name, b.clone(), clock.clone())?;
-                Policy::Breaker(match listener {
-                    Some(l) => breaker.with_listener(l.clone()),
-                    None => breaker,
-                })
+                Policy::Breaker(listen(breaker, listener, CircuitBreaker::with_listener))
             }
-            PolicyConfig::Bulkhead(b) => {
-                let bulkhead = Bulkhead::new(name, b.clone())?;
-                Policy::Bulkhead(match listener {
-                    Some(l) => bulkhead.with_listener(l.clone()),
-                    None => bulkhead,
-                })
-            }
+            PolicyConfig::Bulkhead(b) => Policy::Bulkhead(listen(
+                Bulkhead::new(name, *b)?,
+                listener,
+                Bulkhead::with_listener,
+            )),
+            PolicyConfig::RateLimit(r) => Policy::RateLimit(listen(
+                RateLimiter::with_clock(name, *r, clock.clone())?,
+                listener,
+                RateLimiter::with_listener,
+            )),
+            PolicyConfig::LoadShed(s) => Policy::Shed(listen(
+                LoadShedder::new(name, *s)?,
+                listener,
+                LoadShedder::with_listener,
+            )),
+            PolicyConfig::AdaptiveConcurrency(a) => Policy::Adaptive(listen(
+                AdaptiveLimiter::with_clock(name, *a, clock.clone())?,
+                listener,
+                AdaptiveLimiter::with_listener,
+            )),
         })
     }
 
     pub(super) fn draws_on_budget(&self) -> bool {
         match self {
-            PolicyConfig::Timeout(_)
-            | PolicyConfig::CircuitBreaker(_)
-            | PolicyConfig::Bulkhead(_) => false,
             PolicyConfig::Retry(r) => r.use_budget,
             PolicyConfig::Hedge(h) => h.use_budget,
+            _ => false,
         }
+    }
+}
+
+/// `policy` reporting to `listener`, if there is one.
+fn listen<P>(
+    policy: P,
+    listener: Option<&Arc<dyn Listener>>,
+    with: fn(P, Arc<dyn Listener>) -> P,
+) -> P {
+    match listener {
+        Some(l) => with(policy, Arc::clone(l)),
+        None => policy,
     }
 }
 

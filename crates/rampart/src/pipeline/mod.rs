@@ -1,14 +1,15 @@
 //! The pipeline: policies composed outermost first, built once, called many times.
 //!
-//! A [`Pipeline`] holds one dependency's policies (timeouts, retries, hedging; later
-//! breakers, bulkheads, limiters) in the order they were added, outermost first. Any
+//! A [`Pipeline`] holds one dependency's policies (timeouts, retries, hedging, circuit
+//! breakers, bulkheads, rate limiters, load shedders, adaptive concurrency limits) in
+//! the order they were added, outermost first. Any
 //! order is allowed; the documented default for a dependency is bulkhead -> circuit
 //! breaker -> retry -> timeout (per attempt), with a fallback outside all of them
 //! ([`Pipeline::call_with_fallback`]), so that a breaker counts one failure per request
 //! rather than one per attempt.
 //!
 //! It is cheap to clone (one `Arc`) and every clone shares the policies' state (the retry
-//! budget, the hedging latencies, the breakers). A call never boxes a future per policy:
+//! budget, the hedging latencies, the breakers, the bulkheads). A call never boxes a future per policy:
 //! the call future is one state machine made of one stage per policy, each interpreting
 //! the policy at its depth, and the operation is handed down by reference at each poll,
 //! which is what lets retries and hedges call it again. With up to four policies the
@@ -68,6 +69,7 @@ use std::time::Duration;
 pub use self::builder::PipelineBuilder;
 pub use self::call::Call;
 pub use self::config::{PipelineConfig, PolicyConfig};
+use crate::adaptive::AdaptiveLimiter;
 use crate::bulkhead::Bulkhead;
 use crate::circuit::CircuitBreaker;
 use crate::classify::{Classify, DefaultClassifier};
@@ -77,7 +79,9 @@ use crate::error::Error;
 use crate::event::Events;
 use crate::fallback::{Degraded, FallbackChain};
 use crate::hedge::HedgePolicy;
+use crate::rate_limit::RateLimiter;
 use crate::retry::{RetryBudget, RetryPolicy};
+use crate::shed::LoadShedder;
 
 /// The most policies one pipeline can hold (more than four cost one allocation per call).
 pub const MAX_POLICIES: usize = 8;
@@ -90,6 +94,9 @@ pub(crate) enum Policy {
     Hedge(HedgePolicy),
     Breaker(CircuitBreaker),
     Bulkhead(Bulkhead),
+    RateLimit(RateLimiter),
+    Shed(LoadShedder),
+    Adaptive(AdaptiveLimiter),
 }
 
 /// How deep a call's nest of stages is, and whether it can hedge.
@@ -99,7 +106,7 @@ pub(crate) enum Depth {
     Two,
     Four,
     /// Up to four policies, some holding state that needs dropping (hedged attempts,
-    /// breaker permits, bulkhead slots).
+    /// breaker permits, bulkhead, shedder and concurrency-limit slots).
     FullFour,
     /// Five to eight policies: the stages are boxed, once per call.
     Eight,
@@ -107,9 +114,12 @@ pub(crate) enum Depth {
 
 impl Depth {
     fn of(policies: &[Policy]) -> Depth {
-        let full = policies
-            .iter()
-            .any(|p| matches!(p, Policy::Hedge(_) | Policy::Breaker(_) | Policy::Bulkhead(_)));
+        let full = policies.iter().any(|p| {
+            !matches!(
+                p,
+                Policy::Timeout(_) | Policy::Retry(_) | Policy::RateLimit(_)
+            )
+        });
         match (policies.len(), full) {
             (0 | 1, false) => Depth::One,
             (2, false) => Depth::Two,
@@ -181,6 +191,32 @@ impl Pipeline {
     pub fn bulkheads(&self) -> impl Iterator<Item = &Bulkhead> {
         self.shared.policies.iter().filter_map(|p| match p {
             Policy::Bulkhead(b) => Some(b),
+            _ => None,
+        })
+    }
+
+    /// The pipeline's rate limiters, outermost first: their snapshots, and
+    /// [`set_quota`](RateLimiter::set_quota) to change a quota at run time.
+    pub fn rate_limiters(&self) -> impl Iterator<Item = &RateLimiter> {
+        self.shared.policies.iter().filter_map(|p| match p {
+            Policy::RateLimit(l) => Some(l),
+            _ => None,
+        })
+    }
+
+    /// The pipeline's load shedders, outermost first (for their snapshots and the
+    /// adaptive mode's [`sample`](LoadShedder::sample)).
+    pub fn load_shedders(&self) -> impl Iterator<Item = &LoadShedder> {
+        self.shared.policies.iter().filter_map(|p| match p {
+            Policy::Shed(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    /// The pipeline's adaptive concurrency limiters, outermost first.
+    pub fn concurrency_limiters(&self) -> impl Iterator<Item = &AdaptiveLimiter> {
+        self.shared.policies.iter().filter_map(|p| match p {
+            Policy::Adaptive(a) => Some(a),
             _ => None,
         })
     }

@@ -33,8 +33,8 @@ enum Run<M: Mode, I, T, E> {
     Timeout(Limit),
     Retry(RetryRun),
     Hedge(M::Hedge<I, T, E>),
-    /// A breaker or a bulkhead: `admitted` once it let this call through; what it
-    /// handed out is held until the call ends.
+    /// A breaker, bulkhead, rate limiter, shedder or adaptive limit: `admitted` once
+    /// it let this call through; what it handed out is held until the call ends.
     Admit {
         admitted: bool,
         held: M::Held,
@@ -225,7 +225,11 @@ impl<M: Mode, I, T, E> Run<M, I, T, E> {
                 wake_at: None,
             }),
             Policy::Hedge(_) => Run::Hedge(M::no_hedge()),
-            Policy::Breaker(_) | Policy::Bulkhead(_) => Run::Admit {
+            Policy::Breaker(_)
+            | Policy::Bulkhead(_)
+            | Policy::RateLimit(_)
+            | Policy::Shed(_)
+            | Policy::Adaptive(_) => Run::Admit {
                 admitted: false,
                 held: M::no_held(),
             },

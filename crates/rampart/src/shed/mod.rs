@@ -72,6 +72,7 @@ mod permit;
 mod pressure;
 mod priority;
 pub mod queue;
+mod scope;
 mod shedder;
 mod system;
 
@@ -86,5 +87,6 @@ pub use self::queue::{
     DropReason, Dropped, Overflow, TaskHandle, WorkQueue, WorkQueueConfig, WorkQueueSnapshot,
     MAX_WORKERS,
 };
+pub use self::scope::{current_priority, scope, with_priority, WithPriority};
 pub use self::shedder::{LoadShedder, ShedSnapshot};
 pub use self::system::SystemUsage;
