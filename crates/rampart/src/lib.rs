@@ -25,8 +25,8 @@
 //! # }
 //! ```
 
-pub mod bulkhead;
 pub mod adaptive;
+pub mod bulkhead;
 pub mod circuit;
 pub mod classify;
 pub mod clock;

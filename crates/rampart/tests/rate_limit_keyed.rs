@@ -174,3 +174,42 @@ fn two_threads_on_one_new_key_share_one_bucket() {
         assert_eq!(admitted, 3);
     }
 }
+
+#[test]
+fn a_key_in_debt_is_never_idle_and_a_full_bucket_goes_unnoticed() {
+    // One token a minute, bursts of 3: an emptied bucket refills in 3 minutes, longer
+    // than the idle timeout.
+    let clock = ManualClock::new();
+    let l: KeyedRateLimiter<String> = KeyedRateLimiter::with_clock(
+        "tenants",
+        RateLimitConfig::per_minute(1).with_burst(3),
+        KeyedConfig::new().with_idle_timeout(Duration::from_secs(60)),
+        Arc::new(clock.clone()),
+    )
+    .expect("valid");
+    assert_eq!(drain(&l, "a"), 3);
+    // Unused for two idle timeouts, but still owing tokens: kept, and still refused.
+    clock.advance(Duration::from_secs(120));
+    assert_eq!(l.evict_idle(), 0);
+    assert_eq!(drain(&l, "a"), 2, "one token a minute came back, not a full bucket");
+    // Those two leave the bucket full again at 5 min (its TAT), idle a minute later.
+    clock.advance(Duration::from_secs(240));
+    assert_eq!(l.evict_idle(), 0, "at exactly the idle timeout");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(l.evict_idle(), 1);
+    assert_eq!(drain(&l, "a"), 3);
+}
+
+#[test]
+fn the_cap_evicts_the_key_whose_bucket_refilled_first() {
+    let (l, clock) = limiter(KeyedConfig::new().with_max_keys(2).with_shards(1));
+    // "a" is used first but emptied; "b" is used later, once.
+    assert_eq!(drain(&l, "a"), 3);
+    clock.advance(ms(50));
+    assert!(l.check(&key("b")).is_ok());
+    // "b" is full again before "a" is: "c" pushes out "b", and "a" keeps its debt.
+    assert!(l.check(&key("c")).is_ok());
+    assert_eq!(l.evicted(), 1);
+    assert!(l.key_snapshot(&key("b")).is_none());
+    assert_eq!(l.key_snapshot(&key("a")).expect("live").available, 0);
+}
