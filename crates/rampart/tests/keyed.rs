@@ -1,6 +1,6 @@
 //! Keyed maps: values on demand, idle expiry, the cap, LRU order, fresh values after
-//! eviction, concurrent creation and bounded resident memory. Time comes from a
-//! `ManualClock`; nothing sleeps.
+//! eviction and concurrent creation (resident memory is measured in `memory.rs`). Time
+//! comes from a `ManualClock`; nothing sleeps.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -423,46 +423,4 @@ fn configuration_reads_from_toml() {
         toml::from_str::<KeyedConfig>("max_key = 5").is_err(),
         "unknown field"
     );
-}
-
-/// Resident set size in bytes, if /proc is readable.
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
-#[test]
-fn a_million_distinct_keys_leave_resident_memory_bounded() {
-    const KEYS: u64 = 1_000_000;
-    const BOUND: u64 = 64 << 20;
-    let Some(before) = rss_bytes() else {
-        eprintln!("note: /proc/self/statm is not readable; memory not measured");
-        return;
-    };
-    // 128 bytes of state per value: kept for every key, 1,000,000 keys would take
-    // well over 200 MiB.
-    let keyed: Keyed<u64, Arc<[u64; 16]>> = Keyed::with_clock(
-        KeyedConfig::new().with_max_keys(10_000),
-        |k: &u64| Arc::new([*k; 16]),
-        Arc::new(ManualClock::new()),
-    )
-    .expect("valid");
-    for k in 0..KEYS {
-        let v = keyed.get(&k);
-        debug_assert_eq!(v[0], k);
-    }
-    let after = rss_bytes().unwrap_or(before);
-    let growth = after.saturating_sub(before);
-    eprintln!(
-        "{KEYS} keys, {} live, {} evicted: resident {:.1} MiB -> {:.1} MiB (+{:.1} MiB)",
-        keyed.len(),
-        keyed.evicted(),
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0,
-        growth as f64 / 1048576.0
-    );
-    assert_eq!(keyed.len(), 10_000);
-    assert_eq!(keyed.evicted(), KEYS - 10_000);
-    assert!(growth < BOUND, "resident memory grew by {growth} bytes");
 }

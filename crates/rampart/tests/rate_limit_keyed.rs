@@ -191,7 +191,11 @@ fn a_key_in_debt_is_never_idle_and_a_full_bucket_goes_unnoticed() {
     // Unused for two idle timeouts, but still owing tokens: kept, and still refused.
     clock.advance(Duration::from_secs(120));
     assert_eq!(l.evict_idle(), 0);
-    assert_eq!(drain(&l, "a"), 2, "one token a minute came back, not a full bucket");
+    assert_eq!(
+        drain(&l, "a"),
+        2,
+        "one token a minute came back, not a full bucket"
+    );
     // Those two leave the bucket full again at 5 min (its TAT), idle a minute later.
     clock.advance(Duration::from_secs(240));
     assert_eq!(l.evict_idle(), 0, "at exactly the idle timeout");
