@@ -26,7 +26,8 @@
 //! every key; rampart's keyed limiter keeps at most its `max_keys` (the default 10,000)
 //! and evicts the rest, which is the point of it. `..._bytes_per_live_key` is
 //! rampart with room for all 1,000,000 keys, so every key stays: the cost of a key
-//! itself (its entry holds the key, the bucket and the time of last use).
+//! itself (its entry holds the key and the bucket, whose TAT doubles as the time of
+//! last use).
 
 use crate::harness::{async_loop_mut, contended_loop_2t, sync_loop, Case};
 use rampart::clock::{Clock, TokioClock, TscClock};

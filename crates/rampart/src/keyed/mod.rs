@@ -90,6 +90,13 @@
 //! threads racing on a new key never create two values. Evicted, expired and removed
 //! keys get a new value on their next use; a caller still holding the old handle keeps
 //! using it until it drops it.
+//!
+//! # Hashing
+//!
+//! Keys are hashed by [`KeyHasher`] unless [`with_hasher`](Keyed::with_hasher) names
+//! another: foldhash, seeded per map from the operating system's random source, so
+//! keys chosen to collide cannot be computed in advance. std's SipHash costs 15 to 25
+//! ns more per call on a `u64` key; see [`KeyHasher`] for when it is worth it.
 
 mod config;
 mod hasher;

@@ -107,12 +107,9 @@ pub(crate) enum Depth {
 
 impl Depth {
     fn of(policies: &[Policy]) -> Depth {
-        let full = policies.iter().any(|p| {
-            matches!(
-                p,
-                Policy::Hedge(_) | Policy::Breaker(_) | Policy::Bulkhead(_)
-            )
-        });
+        let full = policies
+            .iter()
+            .any(|p| matches!(p, Policy::Hedge(_) | Policy::Breaker(_) | Policy::Bulkhead(_)));
         match (policies.len(), full) {
             (0 | 1, false) => Depth::One,
             (2, false) => Depth::Two,
