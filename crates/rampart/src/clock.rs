@@ -152,8 +152,9 @@ impl Clock for CoarseClock {
 /// `with_clock` constructor.
 ///
 /// It reads the counter through the `quanta` crate (as governor does by default) and
-/// scales the ticks to nanoseconds with a calibration made once per process (about
-/// 10 ms, the first time a `TscClock` is made). On an x86-64 CPU without an invariant
+/// scales the ticks to nanoseconds with a calibration made once per process, the first
+/// time a `TscClock` is made (under 1 ms of busy waiting here; quanta gives it up to
+/// 200 ms when the counter is noisy). On an x86-64 CPU without an invariant
 /// time-stamp counter, quanta uses the operating system's monotonic clock instead, which
 /// costs what [`TokioClock`] costs. Counters of different cores may disagree by a few
 /// nanoseconds, so two threads can see time step back that much; the policies never
