@@ -233,6 +233,7 @@ where
     ///
     /// As [`check`](Self::check); when `n` is above the burst the call can never pass,
     /// and the rejection has no `retry_after`.
+    #[inline]
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), Rejection> {
         let now = self.inner.shared.clock.now_nanos();
         match self.take(key, n, now) {
