@@ -1,6 +1,6 @@
 //! Keyed maps: values on demand, idle expiry, the cap, LRU order, fresh values after
-//! eviction, concurrent creation and bounded resident memory. Time comes from a
-//! `ManualClock`; nothing sleeps.
+//! eviction and concurrent creation (resident memory is measured in `memory.rs`). Time
+//! comes from a `ManualClock`; nothing sleeps.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -425,44 +425,110 @@ fn configuration_reads_from_toml() {
     );
 }
 
-/// Resident set size in bytes, if /proc is readable.
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
+mod model {
+    //! One shard against a reference model: the live keys, each with the value made
+    //! for it and its time of last use; a miss makes a new value and, when the shard
+    //! holds its cap of live keys, first evicts the one used longest ago.
 
-#[test]
-fn a_million_distinct_keys_leave_resident_memory_bounded() {
-    const KEYS: u64 = 1_000_000;
-    const BOUND: u64 = 64 << 20;
-    let Some(before) = rss_bytes() else {
-        eprintln!("note: /proc/self/statm is not readable; memory not measured");
-        return;
-    };
-    // 128 bytes of state per value: kept for every key, 1,000,000 keys would take
-    // well over 200 MiB.
-    let keyed: Keyed<u64, Arc<[u64; 16]>> = Keyed::with_clock(
-        KeyedConfig::new().with_max_keys(10_000),
-        |k: &u64| Arc::new([*k; 16]),
-        Arc::new(ManualClock::new()),
-    )
-    .expect("valid");
-    for k in 0..KEYS {
-        let v = keyed.get(&k);
-        debug_assert_eq!(v[0], k);
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const IDLE_MS: u64 = 100;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Get(u8),
+        Contains(u8),
+        Remove(u8),
+        Advance(u64),
+        EvictIdle,
     }
-    let after = rss_bytes().unwrap_or(before);
-    let growth = after.saturating_sub(before);
-    eprintln!(
-        "{KEYS} keys, {} live, {} evicted: resident {:.1} MiB -> {:.1} MiB (+{:.1} MiB)",
-        keyed.len(),
-        keyed.evicted(),
-        before as f64 / 1048576.0,
-        after as f64 / 1048576.0,
-        growth as f64 / 1048576.0
-    );
-    assert_eq!(keyed.len(), 10_000);
-    assert_eq!(keyed.evicted(), KEYS - 10_000);
-    assert!(growth < BOUND, "resident memory grew by {growth} bytes");
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0u8..8).prop_map(Op::Get),
+            1 => (0u8..8).prop_map(Op::Contains),
+            1 => (0u8..8).prop_map(Op::Remove),
+            2 => (0u64..150).prop_map(Op::Advance),
+            1 => Just(Op::EvictIdle),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn one_shard_keeps_exactly_the_most_recently_used_live_keys(
+            cap in 1usize..5,
+            ops in proptest::collection::vec(op(), 1..200),
+        ) {
+            let clock = ManualClock::new();
+            let made = Arc::new(AtomicU64::new(0));
+            let factory = {
+                let made = Arc::clone(&made);
+                move |_: &u8| made.fetch_add(1, Ordering::Relaxed)
+            };
+            let config = KeyedConfig::new()
+                .with_max_keys(cap)
+                .with_shards(1)
+                .with_idle_timeout(Duration::from_millis(IDLE_MS));
+            let keyed = Keyed::with_clock(config, factory, Arc::new(clock.clone()))
+                .expect("valid");
+            // key -> (value, last use in ms)
+            let mut live: BTreeMap<u8, (u64, u64)> = BTreeMap::new();
+            let mut next = 0u64;
+            for op in ops {
+                // Every step moves time on by 2 ms, past the map's 1 ms granularity of
+                // use, so no two uses tie.
+                clock.advance(Duration::from_millis(2));
+                let now = clock.elapsed().as_millis() as u64;
+                live.retain(|_, (_, used)| now - *used <= IDLE_MS);
+                match op {
+                    Op::Get(k) => {
+                        let expected = match live.get_mut(&k) {
+                            Some((v, used)) => {
+                                *used = now;
+                                *v
+                            }
+                            None => {
+                                if live.len() >= cap {
+                                    let oldest = live
+                                        .iter()
+                                        .min_by_key(|(_, (_, used))| *used)
+                                        .map(|(k, _)| *k)
+                                        .expect("full");
+                                    live.remove(&oldest);
+                                }
+                                live.insert(k, (next, now));
+                                next += 1;
+                                next - 1
+                            }
+                        };
+                        prop_assert_eq!(keyed.get(&k), expected, "get {}", k);
+                    }
+                    Op::Contains(k) => {
+                        prop_assert_eq!(keyed.contains_key(&k), live.contains_key(&k));
+                    }
+                    Op::Remove(k) => {
+                        let expected = live.remove(&k).map(|(v, _)| v);
+                        prop_assert_eq!(keyed.remove(&k), expected, "remove {}", k);
+                    }
+                    Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),
+                    Op::EvictIdle => {
+                        keyed.evict_idle();
+                        prop_assert_eq!(keyed.len(), live.len());
+                    }
+                }
+                prop_assert!(keyed.len() >= live.len() && keyed.len() <= cap);
+                prop_assert_eq!(made.load(Ordering::Relaxed), next);
+            }
+            let now = clock.elapsed().as_millis() as u64;
+            live.retain(|_, (_, used)| now - *used <= IDLE_MS);
+            let mut seen = BTreeMap::new();
+            keyed.for_each(|k, v| {
+                seen.insert(*k, *v);
+            });
+            let expected: BTreeMap<u8, u64> = live.iter().map(|(k, (v, _))| (*k, *v)).collect();
+            prop_assert_eq!(seen, expected);
+        }
+    }
 }

@@ -174,3 +174,109 @@ fn two_threads_on_one_new_key_share_one_bucket() {
         assert_eq!(admitted, 3);
     }
 }
+
+#[test]
+fn a_key_in_debt_is_never_idle_and_a_full_bucket_goes_unnoticed() {
+    // One token a minute, bursts of 3: an emptied bucket refills in 3 minutes, longer
+    // than the idle timeout.
+    let clock = ManualClock::new();
+    let l: KeyedRateLimiter<String> = KeyedRateLimiter::with_clock(
+        "tenants",
+        RateLimitConfig::per_minute(1).with_burst(3),
+        KeyedConfig::new().with_idle_timeout(Duration::from_secs(60)),
+        Arc::new(clock.clone()),
+    )
+    .expect("valid");
+    assert_eq!(drain(&l, "a"), 3);
+    // Unused for two idle timeouts, but still owing tokens: kept, and still refused.
+    clock.advance(Duration::from_secs(120));
+    assert_eq!(l.evict_idle(), 0);
+    assert_eq!(
+        drain(&l, "a"),
+        2,
+        "one token a minute came back, not a full bucket"
+    );
+    // Those two leave the bucket full again at 5 min (its TAT), idle a minute later.
+    clock.advance(Duration::from_secs(240));
+    assert_eq!(l.evict_idle(), 0, "at exactly the idle timeout");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(l.evict_idle(), 1);
+    assert_eq!(drain(&l, "a"), 3);
+}
+
+#[test]
+fn the_cap_evicts_the_key_whose_bucket_refilled_first() {
+    let (l, clock) = limiter(KeyedConfig::new().with_max_keys(2).with_shards(1));
+    // "a" is used first but emptied; "b" is used later, once.
+    assert_eq!(drain(&l, "a"), 3);
+    clock.advance(ms(50));
+    assert!(l.check(&key("b")).is_ok());
+    // "b" is full again before "a" is: "c" pushes out "b", and "a" keeps its debt.
+    assert!(l.check(&key("c")).is_ok());
+    assert_eq!(l.evicted(), 1);
+    assert!(l.key_snapshot(&key("b")).is_none());
+    assert_eq!(l.key_snapshot(&key("a")).expect("live").available, 0);
+}
+
+mod model {
+    //! Idle eviction is invisible: a keyed limiter, however short its idle timeout,
+    //! decides every check exactly as one direct limiter per key, kept forever, would.
+
+    use super::*;
+    use proptest::prelude::*;
+    use rampart::rate_limit::RateLimiter;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Check(u8, u32),
+        Advance(u64),
+        EvictIdle,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..4, 1u32..3).prop_map(|(k, n)| Op::Check(k, n)),
+            3 => (0u64..400).prop_map(Op::Advance),
+            1 => Just(Op::EvictIdle),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn idle_eviction_never_changes_a_decision(
+            idle_ms in 1u64..500,
+            ops in proptest::collection::vec(op(), 1..300),
+        ) {
+            // 10 a second in bursts of 3: an empty bucket takes 300 ms to refill, which
+            // may be longer than the idle timeout.
+            let config = RateLimitConfig::per_second(10).with_burst(3);
+            let clock = ManualClock::new();
+            let keyed: KeyedRateLimiter<u8> = KeyedRateLimiter::with_clock(
+                "model",
+                config,
+                KeyedConfig::new().with_idle_timeout(Duration::from_millis(idle_ms)),
+                Arc::new(clock.clone()),
+            )
+            .expect("valid");
+            let mut direct: HashMap<u8, RateLimiter> = HashMap::new();
+            for op in ops {
+                match op {
+                    Op::Check(k, n) => {
+                        let reference = direct.entry(k).or_insert_with(|| {
+                            RateLimiter::with_clock("model", config, Arc::new(clock.clone()))
+                                .expect("valid")
+                        });
+                        let want = reference.check_n(n).map_err(|r| r.retry_after());
+                        let got = keyed.check_n(&k, n).map_err(|r| r.retry_after());
+                        prop_assert_eq!(got, want, "key {} weight {}", k, n);
+                    }
+                    Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),
+                    Op::EvictIdle => {
+                        keyed.evict_idle();
+                    }
+                }
+            }
+        }
+    }
+}

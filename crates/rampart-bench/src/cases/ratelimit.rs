@@ -6,13 +6,18 @@
 //!
 //! Time source: governor's default clock reads the CPU's time-stamp counter through
 //! `quanta`; rampart's default ([`TokioClock`]) reads `Instant::now()`, which costs about
-//! twice the rest of a check. The rampart cases therefore take the same time-stamp
-//! counter clock as governor (passed through `with_clock`, as a user who cares about
-//! these nanoseconds would); `rampart_rate_limit_check_tokio_clock` shows the default.
+//! twice the rest of a check. The rampart cases therefore take rampart's own
+//! time-stamp counter clock, [`TscClock`] (passed through `with_clock`, as a user who
+//! cares about these nanoseconds would); `rampart_rate_limit_check_tokio_clock` shows
+//! the default.
 //!
-//! Keys are hashed with each crate's default (SipHash, randomly keyed) in the
-//! `*_1024keys` cases and with foldhash in the `*_foldhash` ones; rampart's keyed map
-//! hashes a key twice (to pick a shard, then in the shard's table), governor's once.
+//! Keys are hashed with each crate's default in the `*_1024keys` cases: governor's is
+//! std's SipHash-1-3, rampart's is foldhash seeded from the OS per map ([`KeyHasher`]).
+//! For like-for-like figures, the `*_foldhash` cases give both foldhash's own
+//! `RandomState` and `rampart_rate_limit_keyed_check_1024keys_siphash` gives rampart
+//! governor's hasher. Both maps hash a key once per check.
+//!
+//! [`KeyHasher`]: rampart::keyed::KeyHasher
 //!
 //! Memory (`*_bytes_per_key`): the growth of the process's resident set while 1,000,000
 //! distinct `u64` keys each make one check, divided by 1,000,000. The case's figure is
@@ -21,10 +26,11 @@
 //! every key; rampart's keyed limiter keeps at most its `max_keys` (the default 10,000)
 //! and evicts the rest, which is the point of it. `..._bytes_per_live_key` is
 //! rampart with room for all 1,000,000 keys, so every key stays: the cost of a key
-//! itself (its entry holds the key, the bucket and the time of last use).
+//! itself (its entry holds the key and the bucket, whose TAT doubles as the time of
+//! last use).
 
 use crate::harness::{async_loop_mut, contended_loop_2t, sync_loop, Case};
-use rampart::clock::{Clock, TokioClock};
+use rampart::clock::{Clock, TokioClock, TscClock};
 use rampart::keyed::KeyedConfig;
 use rampart::rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimiter};
 use std::convert::Infallible;
@@ -50,6 +56,10 @@ pub const CASES: &[Case] = &[
     Case::new(
         "rampart_rate_limit_keyed_check_1024keys",
         rampart_keyed_check_1024keys,
+    ),
+    Case::new(
+        "rampart_rate_limit_keyed_check_1024keys_siphash",
+        rampart_keyed_check_1024keys_siphash,
     ),
     Case::new(
         "governor_keyed_check_1024keys_foldhash",
@@ -90,22 +100,9 @@ const MEMORY_KEYS: u64 = if cfg!(debug_assertions) {
 /// Keys the keyed cases cycle through.
 const KEYS: u64 = 1024;
 
-/// rampart's clock in these cases: the time-stamp counter, read as governor reads it.
-#[derive(Debug, Clone)]
-struct TscClock(quanta::Clock);
-
-impl Clock for TscClock {
-    fn now_nanos(&self) -> u64 {
-        self.0.delta_as_nanos(0, self.0.raw())
-    }
-
-    fn sleep_blocking(&self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-}
-
+/// rampart's clock in these cases: the time-stamp counter, as governor reads it.
 fn tsc() -> Arc<dyn Clock> {
-    Arc::new(TscClock(quanta::Clock::new()))
+    Arc::new(TscClock::new())
 }
 
 fn governor_quota() -> governor::Quota {
@@ -151,6 +148,22 @@ fn governor_keyed_check_1024keys(iterations: u64) -> Duration {
 
 fn rampart_keyed_check_1024keys(iterations: u64) -> Duration {
     let limiter = rampart_keyed(KeyedConfig::new());
+    for k in 0..KEYS {
+        let _ = limiter.check(&k);
+    }
+    sync_loop(iterations, |i| limiter.check(&(i % KEYS)).is_ok())
+}
+
+/// rampart's keyed limiter hashing with std's SipHash, as governor does by default.
+fn rampart_keyed_check_1024keys_siphash(iterations: u64) -> Duration {
+    let limiter = KeyedRateLimiter::with_hasher(
+        "bench",
+        rampart_quota(),
+        KeyedConfig::new(),
+        tsc(),
+        std::collections::hash_map::RandomState::new(),
+    )
+    .expect("the bench quota is valid");
     for k in 0..KEYS {
         let _ = limiter.check(&k);
     }

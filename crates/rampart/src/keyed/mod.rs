@@ -82,52 +82,87 @@
 //!
 //! # Concurrency
 //!
-//! A hit takes one shard's read lock, reads the clock once, allocates nothing and
-//! stores at most one atomic. A miss takes the shard's write lock and calls the factory
+//! A call hashes its key once: the hash picks the shard and finds the key in the
+//! shard's table. A hit takes that shard's read lock, reads the clock once, allocates
+//! nothing and stores at most one atomic (the time of use, when it moved on by more
+//! than the granularity above). A miss takes the shard's write lock and calls the factory
 //! under it, so while a key stays live every caller gets clones of one value: two
 //! threads racing on a new key never create two values. Evicted, expired and removed
 //! keys get a new value on their next use; a caller still holding the old handle keeps
 //! using it until it drops it.
+//!
+//! # Hashing
+//!
+//! Keys are hashed by [`KeyHasher`] unless [`with_hasher`](Keyed::with_hasher) names
+//! another: foldhash, seeded per map from the operating system's random source, so
+//! keys chosen to collide cannot be computed in advance. std's SipHash costs 15 to 25
+//! ns more per call on a `u64` key; see [`KeyHasher`] for when it is worth it.
 
 mod config;
+mod hasher;
+mod map;
 mod shard;
 
 use std::borrow::Borrow;
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::clock::{duration_to_nanos, Clock, TokioClock};
+use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 
 pub use config::{KeyedConfig, MAX_SHARDS};
-use shard::{Shard, Stale, Timing};
+pub use hasher::{KeyHash, KeyHasher};
+pub(crate) use map::Map;
+pub(crate) use shard::Slot;
 
 type Factory<K, V> = dyn Fn(&K) -> V + Send + Sync;
 
 /// A concurrent, bounded map from keys to policy handles created on demand.
 ///
-/// Cheap to clone; clones share the map. `S` hashes keys both to pick a shard and
-/// within it; the default, [`RandomState`], resists keys chosen to collide, which
-/// matters when keys come from requests. See the [module docs](self) for the rules.
-pub struct Keyed<K, V, S = RandomState> {
+/// Cheap to clone; clones share the map. `S` hashes each key once per call, to pick a
+/// shard and to find the key in it; the default, [`KeyHasher`], is fast and randomly
+/// seeded per map, so keys chosen to collide (keys often come from requests) cannot be
+/// computed in advance (see its docs for the limits, and for a stronger choice). See
+/// the [module docs](self) for the rules.
+pub struct Keyed<K, V, S = KeyHasher> {
     inner: Arc<Inner<K, V, S>>,
 }
 
 struct Inner<K, V, S> {
-    shards: Box<[RwLock<Shard<K, V, S>>]>,
-    hasher: S,
+    map: Map<K, Entry<V>, S>,
     factory: Box<Factory<K, V>>,
     clock: Arc<dyn Clock>,
     config: KeyedConfig,
-    timing: Timing,
-    len: AtomicUsize,
-    evicted: AtomicU64,
 }
 
-impl<K, V> Keyed<K, V, RandomState>
+/// A value and the time its key was last used.
+struct Entry<V> {
+    value: V,
+    last_used: AtomicU64,
+}
+
+impl<V> Entry<V> {
+    /// Marks the entry used at `now`, storing only if the time moved on by more than
+    /// `granularity`, so that a hot key is not written on every hit.
+    #[inline]
+    fn touch(&self, now: u64, granularity: u64) -> &V {
+        if now.saturating_sub(self.last_used.load(Ordering::Relaxed)) > granularity {
+            self.last_used.store(now, Ordering::Relaxed);
+        }
+        &self.value
+    }
+}
+
+impl<V> Slot for Entry<V> {
+    #[inline]
+    fn last_used(&self) -> u64 {
+        self.last_used.load(Ordering::Relaxed)
+    }
+}
+
+impl<K, V> Keyed<K, V, KeyHasher>
 where
     K: Hash + Eq + Clone + Send + Sync,
     V: Clone + Send + Sync,
@@ -157,7 +192,7 @@ where
         factory: impl Fn(&K) -> V + Send + Sync + 'static,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
-        Self::with_hasher(config, factory, clock, RandomState::new())
+        Self::with_hasher(config, factory, clock, KeyHasher::new())
     }
 }
 
@@ -167,8 +202,9 @@ where
     V: Clone + Send + Sync,
     S: BuildHasher + Clone + Send + Sync,
 {
-    /// A map that hashes keys with `hasher` (a faster one than the default, when keys
-    /// cannot be chosen by an attacker).
+    /// A map that hashes keys with `hasher`: std's `RandomState` (SipHash-1-3) where
+    /// keys come from attackers who could probe the default's seed, or a fixed-seed one
+    /// for reproducible tests.
     ///
     /// # Errors
     ///
@@ -179,26 +215,13 @@ where
         clock: Arc<dyn Clock>,
         hasher: S,
     ) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let now = clock.now_nanos();
-        let count = config.shards.min(config.max_keys);
-        let (share, extra) = (config.max_keys / count, config.max_keys % count);
-        let shards = (0..count)
-            .map(|i| {
-                let cap = share + usize::from(i < extra);
-                RwLock::new(Shard::new(cap, hasher.clone(), now))
-            })
-            .collect();
+        let map = Map::new(&config, hasher, clock.now_nanos())?;
         Ok(Keyed {
             inner: Arc::new(Inner {
-                shards,
-                hasher,
+                map,
                 factory: Box::new(factory),
                 clock,
-                timing: Timing::new(duration_to_nanos(config.idle_timeout)),
                 config,
-                len: AtomicUsize::new(0),
-                evicted: AtomicU64::new(0),
             }),
         })
     }
@@ -209,27 +232,26 @@ where
     /// A hit takes the shard's read lock and allocates nothing; a miss takes its write
     /// lock and calls the factory under it (the factory must not use this map).
     pub fn get(&self, key: &K) -> V {
-        let now = self.inner.clock.now_nanos();
-        let shard = self.shard(key);
-        if let Some(v) = read(shard).touch(key, now, &self.inner.timing) {
-            return v.clone();
-        }
-        self.insert_slow(shard, key, now)
+        self.with(key, V::clone)
     }
 
     /// Calls `f` with the value for `key` (created as by [`get`](Self::get)) without
-    /// cloning it: on a hit `f` runs under the shard's read lock, so it must be short
-    /// and must not use this map.
+    /// cloning it. `f` runs under the shard's lock (the read lock on a hit, the write
+    /// lock when the value is made), so it must be short and must not use this map.
+    #[inline]
     pub fn with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> R {
-        let now = self.inner.clock.now_nanos();
-        let shard = self.shard(key);
-        {
-            let guard = read(shard);
-            if let Some(v) = guard.touch(key, now, &self.inner.timing) {
-                return f(v);
-            }
-        }
-        f(&self.insert_slow(shard, key, now))
+        let inner = &*self.inner;
+        let now = inner.clock.now_nanos();
+        let touch = inner.map.timing().touch;
+        inner.map.get_or_insert(
+            key,
+            now,
+            |k| Entry {
+                value: (inner.factory)(k),
+                last_used: AtomicU64::new(now),
+            },
+            |e| f(e.touch(now, touch)),
+        )
     }
 
     /// Whether `key` is live (stored and not idle too long). Does not mark it used.
@@ -239,9 +261,7 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let now = self.inner.clock.now_nanos();
-        read(self.shard(key))
-            .peek(key, now, &self.inner.timing)
-            .is_some()
+        self.inner.map.peek(key, now, |_| ()).is_some()
     }
 
     /// Removes `key`, returning its value if it was live.
@@ -251,19 +271,13 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let now = self.inner.clock.now_nanos();
-        let (value, expired) = write(self.shard(key)).remove(key, now, &self.inner.timing)?;
-        self.inner.len.fetch_sub(1, Ordering::Relaxed);
-        if expired {
-            self.inner.evicted.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        Some(value)
+        self.inner.map.remove(key, now).map(|e| e.value)
     }
 
     /// Keys stored now, including idle ones that no sweep has removed yet; never more
     /// than `max_keys`. One atomic load.
     pub fn len(&self) -> usize {
-        self.inner.len.load(Ordering::Relaxed)
+        self.inner.map.len()
     }
 
     /// Whether no key is stored.
@@ -274,20 +288,13 @@ where
     /// How many keys were evicted (for the cap, or idle too long) since creation; keys
     /// taken out by [`remove`](Self::remove) while live do not count.
     pub fn evicted(&self) -> u64 {
-        self.inner.evicted.load(Ordering::Relaxed)
+        self.inner.map.evicted()
     }
 
     /// Removes every key idle longer than `idle_timeout` now, shard by shard; returns
     /// how many. One pass over the map, taking each shard's write lock in turn.
     pub fn evict_idle(&self) -> usize {
-        let now = self.inner.clock.now_nanos();
-        let mut removed = 0;
-        for shard in self.inner.shards.iter() {
-            let n = write(shard).sweep(now, &self.inner.timing);
-            self.forget(n);
-            removed += n;
-        }
-        removed
+        self.inner.map.evict_idle(self.inner.clock.now_nanos())
     }
 
     /// Calls `f` on every live key and value, for dashboards and health reports.
@@ -297,9 +304,7 @@ where
     /// this is not one instant's view. Does not mark keys used.
     pub fn for_each(&self, mut f: impl FnMut(&K, &V)) {
         let now = self.inner.clock.now_nanos();
-        for shard in self.inner.shards.iter() {
-            read(shard).for_each(now, &self.inner.timing, &mut f);
-        }
+        self.inner.map.for_each(now, |k, e| f(k, &e.value));
     }
 
     /// Clones of every live key and value, for dashboards and health reports.
@@ -316,54 +321,6 @@ where
     pub fn config(&self) -> &KeyedConfig {
         &self.inner.config
     }
-
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<Shard<K, V, S>> {
-        let shards = &self.inner.shards;
-        // Bits 16..48 of the hash: the table inside the shard uses the lowest bits and
-        // the top seven, so those stay spread out within a shard.
-        let bits = (self.inner.hasher.hash_one(key) >> 16) & 0xffff_ffff;
-        let index = ((bits * shards.len() as u64) >> 32) as usize;
-        &shards[index.min(shards.len() - 1)]
-    }
-
-    #[cold]
-    fn insert_slow(&self, shard: &RwLock<Shard<K, V, S>>, key: &K, now: u64) -> V {
-        let t = &self.inner.timing;
-        let mut guard = write(shard);
-        match guard.clear_stale(key, now, t) {
-            Stale::Absent => {}
-            Stale::Removed => self.forget(1),
-            Stale::Live => {
-                // Another caller made it meanwhile.
-                if let Some(v) = guard.touch(key, now, t) {
-                    return v.clone();
-                }
-            }
-        }
-        let value = (self.inner.factory)(key);
-        let removed = guard.make_room(now, t);
-        self.forget(removed);
-        guard.insert(key.clone(), value.clone(), now);
-        self.inner.len.fetch_add(1, Ordering::Relaxed);
-        value
-    }
-
-    fn forget(&self, evicted: usize) {
-        if evicted > 0 {
-            self.inner.len.fetch_sub(evicted, Ordering::Relaxed);
-            self.inner
-                .evicted
-                .fetch_add(evicted as u64, Ordering::Relaxed);
-        }
-    }
-}
-
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<K, V, S> Clone for Keyed<K, V, S> {
@@ -378,8 +335,26 @@ impl<K, V, S> fmt::Debug for Keyed<K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyed")
             .field("config", &self.inner.config)
-            .field("len", &self.inner.len.load(Ordering::Relaxed))
-            .field("evicted", &self.inner.evicted.load(Ordering::Relaxed))
+            .field("len", &self.inner.map.len())
+            .field("evicted", &self.inner.map.evicted())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hot_key_is_written_once_per_granularity() {
+        const MS: u64 = 1_000_000;
+        let e = Entry {
+            value: (),
+            last_used: AtomicU64::new(0),
+        };
+        e.touch(MS, MS);
+        assert_eq!(e.last_used(), 0, "within the granularity");
+        e.touch(MS + 1, MS);
+        assert_eq!(e.last_used(), MS + 1);
     }
 }

@@ -1,24 +1,26 @@
 //! One shard of a keyed map: a table with a cap, idle expiry and least-recently-used
-//! eviction, as a pure core that takes "now" (nanoseconds) as an argument.
+//! eviction, as a pure core that takes "now" (nanoseconds) and each key's hash as
+//! arguments.
 //!
-//! Hits run under a shared reference (the handle's read lock) and only store the time
-//! of use in the entry's atomic. Everything that changes the table takes `&mut self`.
+//! The table stores `(key, slot)` pairs by a hash that the map computes once per call
+//! (it also picks the shard from it), so a lookup hashes nothing; only a resize or a
+//! shrink hashes the keys again. Lookups run under a shared reference (the map's read
+//! lock); everything that changes the table takes `&mut self`.
 //!
 //! Least recently used, without a list to reorder on every hit: a scan of the table
 //! keeps the oldest keys (an eighth of the cap, from [`CANDIDATES`] to
-//! [`MAX_CANDIDATES`]) with the time of use each had then. Times only
-//! grow, so a candidate whose time is unchanged is still older than every key outside
-//! the list (those were newer at the scan, or created after it), and the oldest
-//! unchanged candidate is the least recently used key of the shard. A changed candidate
-//! was used since and is skipped. When the list runs out the shard is scanned again:
-//! one scan per many evictions.
+//! [`MAX_CANDIDATES`]) with the time of use each had then. Times only grow, so a
+//! candidate whose time is unchanged is still older than every key outside the list
+//! (those were newer at the scan, or created after it), and the oldest unchanged
+//! candidate is the least recently used key of the shard. A changed candidate was used
+//! since and is skipped. When the list runs out the shard is scanned again: one scan per
+//! many evictions.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BinaryHeap;
+
+use hashbrown::HashTable;
 
 /// How many eviction candidates one scan keeps, at least: an eighth of the shard's cap
 /// up to [`MAX_CANDIDATES`].
@@ -30,21 +32,28 @@ const MAX_CANDIDATES: usize = 256;
 /// Tables at least this large are shrunk when a sweep leaves them three-quarters empty.
 const SHRINK_ABOVE: usize = 64;
 
+/// What a map stores beside each key: a value that knows when its key was last used.
+pub(crate) trait Slot {
+    /// When the key was last used, in the map's nanoseconds. A key unused for longer
+    /// than the idle timeout is expired; the oldest keys are evicted first.
+    fn last_used(&self) -> u64;
+}
+
 /// The time rules of a map, in nanoseconds.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Timing {
+pub(crate) struct Timing {
     /// A key unused for longer than this is expired.
-    pub(super) idle: u64,
+    pub(crate) idle: u64,
     /// A hit stores the time of use only if it moved by more than this, so that a hot
     /// key is not written on every hit.
-    pub(super) touch: u64,
+    pub(crate) touch: u64,
     /// A shard sweeps its expired keys on insert at most this often.
-    pub(super) sweep: u64,
+    pub(crate) sweep: u64,
 }
 
 impl Timing {
     /// The rules for an idle timeout of `idle` nanoseconds.
-    pub(super) fn new(idle: u64) -> Self {
+    pub(crate) fn new(idle: u64) -> Self {
         Timing {
             idle,
             touch: (idle / 64).min(1_000_000),
@@ -52,7 +61,9 @@ impl Timing {
         }
     }
 
-    fn expired(&self, last_used: u64, now: u64) -> bool {
+    /// Whether a key last used at `last_used` is expired at `now`.
+    #[inline]
+    pub(crate) fn expired(&self, last_used: u64, now: u64) -> bool {
         now.saturating_sub(last_used) > self.idle
     }
 }
@@ -68,21 +79,16 @@ pub(super) enum Stale {
     Removed,
 }
 
-struct Entry<V> {
-    value: V,
-    last_used: AtomicU64,
-}
-
 /// One shard's keys.
-pub(super) struct Shard<K, V, S> {
-    map: HashMap<K, Entry<V>, S>,
+pub(super) struct Shard<K, E> {
+    table: HashTable<(K, E)>,
     /// The most keys this shard holds.
     cap: usize,
     /// When expired keys were last swept.
     last_sweep: u64,
-    /// The oldest keys at the last scan with their time of use then, newest first (so
-    /// that `pop` gives the oldest).
-    candidates: Vec<(K, u64)>,
+    /// The oldest keys at the last scan, as their hash and their time of use then,
+    /// newest first (so that `pop` gives the oldest).
+    candidates: Vec<(u64, u64)>,
 }
 
 /// A key and its time of use, ordered by the time only.
@@ -105,140 +111,130 @@ impl<K> Ord for Aged<'_, K> {
     }
 }
 
-impl<K, V, S> Shard<K, V, S>
-where
-    K: Hash + Eq + Clone,
-    V: Clone,
-    S: BuildHasher,
-{
+impl<K: Eq, E: Slot> Shard<K, E> {
     /// An empty shard holding at most `cap` keys (at least 1).
-    pub(super) fn new(cap: usize, hasher: S, now: u64) -> Self {
+    pub(super) fn new(cap: usize, now: u64) -> Self {
         Shard {
-            map: HashMap::with_hasher(hasher),
+            table: HashTable::new(),
             cap: cap.max(1),
             last_sweep: now,
             candidates: Vec::new(),
         }
     }
 
-    /// The live value for `key`, marking it used at `now`. The hit path: no allocation,
-    /// at most one relaxed store.
+    /// The live slot of `key`, whose hash is `hash`. The hit path: no hashing, no
+    /// allocation, no store.
     #[inline]
-    pub(super) fn touch<Q>(&self, key: &Q, now: u64, t: &Timing) -> Option<&V>
+    pub(super) fn live<Q>(&self, hash: u64, key: &Q, now: u64, t: &Timing) -> Option<&E>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Eq + ?Sized,
     {
-        let entry = self.map.get(key)?;
-        let last = entry.last_used.load(Ordering::Relaxed);
-        if t.expired(last, now) {
-            return None;
-        }
-        if now.saturating_sub(last) > t.touch {
-            entry.last_used.store(now, Ordering::Relaxed);
-        }
-        Some(&entry.value)
+        let (_, slot) = self.table.find(hash, |(k, _)| k.borrow() == key)?;
+        (!t.expired(slot.last_used(), now)).then_some(slot)
     }
 
-    /// The live value for `key`, without marking it used.
-    pub(super) fn peek<Q>(&self, key: &Q, now: u64, t: &Timing) -> Option<&V>
+    /// Removes `key`: `Some((slot, expired))` if it was stored.
+    pub(super) fn remove<Q>(
+        &mut self,
+        hash: u64,
+        key: &Q,
+        now: u64,
+        t: &Timing,
+    ) -> Option<(E, bool)>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Eq + ?Sized,
     {
-        let entry = self.map.get(key)?;
-        (!t.expired(entry.last_used.load(Ordering::Relaxed), now)).then_some(&entry.value)
-    }
-
-    /// Removes `key`: `Some((value, expired))` if it was stored.
-    pub(super) fn remove<Q>(&mut self, key: &Q, now: u64, t: &Timing) -> Option<(V, bool)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let entry = self.map.remove(key)?;
-        let expired = t.expired(entry.last_used.load(Ordering::Relaxed), now);
-        Some((entry.value, expired))
+        let entry = self
+            .table
+            .find_entry(hash, |(k, _)| k.borrow() == key)
+            .ok()?;
+        let ((_, slot), _) = entry.remove();
+        let expired = t.expired(slot.last_used(), now);
+        Some((slot, expired))
     }
 
     /// Under the write lock, before inserting: whether `key` is live (another caller
     /// made it meanwhile); an expired entry for it is removed (`Stale::Removed`).
-    pub(super) fn clear_stale(&mut self, key: &K, now: u64, t: &Timing) -> Stale {
-        let Some(entry) = self.map.get(key) else {
+    pub(super) fn clear_stale(&mut self, hash: u64, key: &K, now: u64, t: &Timing) -> Stale {
+        let Ok(entry) = self.table.find_entry(hash, |(k, _)| k == key) else {
             return Stale::Absent;
         };
-        if !t.expired(entry.last_used.load(Ordering::Relaxed), now) {
+        if !t.expired(entry.get().1.last_used(), now) {
             return Stale::Live;
         }
-        self.map.remove(key);
+        entry.remove();
         Stale::Removed
     }
 
     /// Makes room for one more key: sweeps expired keys if a sweep is due, then evicts
     /// least recently used keys while the shard is full. Returns how many went.
-    pub(super) fn make_room(&mut self, now: u64, t: &Timing) -> usize {
+    /// `rehash` gives a stored key's hash.
+    pub(super) fn make_room(&mut self, now: u64, t: &Timing, rehash: &impl Fn(&K) -> u64) -> usize {
         let mut removed = 0;
         if now.saturating_sub(self.last_sweep) >= t.sweep {
-            removed += self.sweep(now, t);
+            removed += self.sweep(now, t, rehash);
         }
-        while self.map.len() >= self.cap {
+        while self.table.len() >= self.cap {
             match self.candidates.pop() {
-                Some((key, stamp)) => {
-                    if let MapEntry::Occupied(e) = self.map.entry(key) {
-                        if e.get().last_used.load(Ordering::Relaxed) == stamp {
-                            e.remove();
-                            removed += 1;
-                        }
+                Some((hash, stamp)) => {
+                    // The stamp first: it rules out nearly every other key at once.
+                    let unchanged = |(k, s): &(K, E)| s.last_used() == stamp && rehash(k) == hash;
+                    if let Ok(entry) = self.table.find_entry(hash, unchanged) {
+                        entry.remove();
+                        removed += 1;
                     }
                 }
                 // Expired keys are the oldest, so they are the first candidates.
-                None => self.refill(),
+                None => self.refill(rehash),
             }
         }
         removed
     }
 
-    /// Inserts `key` (which must be absent, with room made) as used at `now`.
-    pub(super) fn insert(&mut self, key: K, value: V, now: u64) {
-        let entry = Entry {
-            value,
-            last_used: AtomicU64::new(now),
-        };
-        self.map.insert(key, entry);
+    /// Inserts `key` (which must be absent, with room made) with `slot`; returns the
+    /// stored slot.
+    pub(super) fn insert(&mut self, hash: u64, key: K, slot: E, rehash: &impl Fn(&K) -> u64) -> &E {
+        let entry = self
+            .table
+            .insert_unique(hash, (key, slot), |(k, _)| rehash(k));
+        &entry.into_mut().1
     }
 
     /// Removes every expired key; returns how many.
-    pub(super) fn sweep(&mut self, now: u64, t: &Timing) -> usize {
+    pub(super) fn sweep(&mut self, now: u64, t: &Timing, rehash: &impl Fn(&K) -> u64) -> usize {
         self.last_sweep = now;
-        let before = self.map.len();
-        self.map
-            .retain(|_, e| !t.expired(e.last_used.load(Ordering::Relaxed), now));
-        let removed = before - self.map.len();
-        let capacity = self.map.capacity();
-        if removed > 0 && capacity > SHRINK_ABOVE && self.map.len() < capacity / 4 {
-            self.map.shrink_to(self.map.len().saturating_mul(2));
+        let before = self.table.len();
+        self.table
+            .retain(|(_, slot)| !t.expired(slot.last_used(), now));
+        let removed = before - self.table.len();
+        let capacity = self.table.capacity();
+        if removed > 0 && capacity > SHRINK_ABOVE && self.table.len() < capacity / 4 {
+            let keep = self.table.len().saturating_mul(2);
+            self.table.shrink_to(keep, |(k, _)| rehash(k));
         }
         removed
     }
 
-    /// Calls `f` on every live key and value.
-    pub(super) fn for_each(&self, now: u64, t: &Timing, f: &mut impl FnMut(&K, &V)) {
-        for (k, e) in &self.map {
-            if !t.expired(e.last_used.load(Ordering::Relaxed), now) {
-                f(k, &e.value);
+    /// Calls `f` on every live key and slot.
+    pub(super) fn for_each(&self, now: u64, t: &Timing, f: &mut impl FnMut(&K, &E)) {
+        for (k, slot) in &self.table {
+            if !t.expired(slot.last_used(), now) {
+                f(k, slot);
             }
         }
     }
 
     /// Refills the eviction candidates with the oldest keys.
-    fn refill(&mut self) {
+    fn refill(&mut self, rehash: &impl Fn(&K) -> u64) {
         let keep = (self.cap / 8)
             .clamp(CANDIDATES, MAX_CANDIDATES)
-            .min(self.map.len());
+            .min(self.table.len());
         // A max-heap of the `keep` oldest seen so far: its top is the newest of them.
         let mut oldest: BinaryHeap<Aged<'_, K>> = BinaryHeap::with_capacity(keep);
-        for (k, e) in &self.map {
-            let aged = Aged(e.last_used.load(Ordering::Relaxed), k);
+        for (k, slot) in &self.table {
+            let aged = Aged(slot.last_used(), k);
             if oldest.len() < keep {
                 oldest.push(aged);
             } else if let Some(mut newest) = oldest.peek_mut() {
@@ -251,7 +247,7 @@ where
         // Oldest use first; reversed so that `pop` yields the oldest.
         let sorted = oldest.into_sorted_vec();
         self.candidates
-            .extend(sorted.into_iter().rev().map(|Aged(t, k)| (k.clone(), t)));
+            .extend(sorted.into_iter().rev().map(|Aged(t, k)| (rehash(k), t)));
     }
 }
 
@@ -259,45 +255,109 @@ where
 mod tests {
     use super::*;
     use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasher;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     const MS: u64 = 1_000_000;
+
+    /// A slot that is its time of use.
+    struct Stamp(AtomicU64);
+
+    impl Slot for Stamp {
+        fn last_used(&self) -> u64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    struct Fixture {
+        shard: Shard<u64, Stamp>,
+        hasher: RandomState,
+    }
+
+    impl Fixture {
+        fn new(cap: usize, now: u64) -> Self {
+            Fixture {
+                shard: Shard::new(cap, now),
+                hasher: RandomState::new(),
+            }
+        }
+
+        fn insert(&mut self, k: u64, now: u64) {
+            let h = &self.hasher;
+            let rehash = |k: &u64| h.hash_one(k);
+            self.shard
+                .insert(rehash(&k), k, Stamp(AtomicU64::new(now)), &rehash);
+        }
+
+        fn touch(&self, k: u64, now: u64, t: &Timing) -> bool {
+            let slot = self.shard.live(self.hasher.hash_one(k), &k, now, t);
+            slot.map(|s| s.0.store(now, Ordering::Relaxed)).is_some()
+        }
+
+        fn make_room(&mut self, now: u64, t: &Timing) -> usize {
+            let h = &self.hasher;
+            self.shard.make_room(now, t, &|k: &u64| h.hash_one(k))
+        }
+
+        fn contains(&self, k: u64) -> bool {
+            let t = Timing::new(u64::MAX);
+            self.shard
+                .live(self.hasher.hash_one(k), &k, 0, &t)
+                .is_some()
+        }
+    }
 
     #[test]
     fn a_candidate_used_since_the_scan_is_skipped() {
         let t = Timing::new(u64::MAX);
-        let mut s = Shard::new(3, RandomState::new(), 0);
+        let mut s = Fixture::new(3, 0);
         for k in 0..3u64 {
-            s.insert(k, k, k * 10 * MS);
+            s.insert(k, k * 10 * MS);
         }
         // Full: the scan keeps 0, 1, 2 as candidates and evicts 0.
         assert_eq!(s.make_room(30 * MS, &t), 1);
-        assert!(!s.map.contains_key(&0));
-        s.insert(3, 3, 30 * MS);
+        assert!(!s.contains(0));
+        s.insert(3, 30 * MS);
         // 1 is the next candidate, but it is used after the scan: 2 goes instead.
-        assert_eq!(s.touch(&1, 40 * MS, &t), Some(&1));
+        assert!(s.touch(1, 40 * MS, &t));
         assert_eq!(s.make_room(50 * MS, &t), 1);
-        assert!(s.map.contains_key(&1));
-        assert!(!s.map.contains_key(&2));
+        assert!(s.contains(1));
+        assert!(!s.contains(2));
     }
 
     #[test]
-    fn a_hot_key_is_written_once_per_granularity() {
+    fn keys_used_at_one_instant_are_evicted_one_per_insert() {
         let t = Timing::new(u64::MAX);
-        let mut s = Shard::new(1, RandomState::new(), 0);
-        s.insert(7u8, (), 0);
-        let stamp = |s: &Shard<u8, (), RandomState>| s.map[&7].last_used.load(Ordering::Relaxed);
-        s.touch(&7, MS, &t);
-        assert_eq!(stamp(&s), 0, "within the granularity");
-        s.touch(&7, MS + 1, &t);
-        assert_eq!(stamp(&s), MS + 1);
+        let mut s = Fixture::new(64, 0);
+        for k in 0..64u64 {
+            s.insert(k, 0);
+        }
+        for k in 64..1000u64 {
+            assert_eq!(s.make_room(0, &t), 1);
+            s.insert(k, 0);
+            assert_eq!(s.shard.table.len(), 64);
+        }
     }
 
     #[test]
     fn a_clock_going_backwards_neither_expires_nor_panics() {
         let t = Timing::new(10);
-        let mut s = Shard::new(1, RandomState::new(), 100);
-        s.insert(1u8, (), 100);
-        assert!(s.touch(&1, 0, &t).is_some());
+        let mut s = Fixture::new(1, 100);
+        s.insert(1, 100);
+        assert!(s.touch(1, 0, &t));
         assert_eq!(s.make_room(0, &t), 1);
+    }
+
+    #[test]
+    fn a_sweep_removes_expired_keys_and_shrinks_the_table() {
+        let t = Timing::new(10);
+        let mut s = Fixture::new(10_000, 0);
+        for k in 0..1000u64 {
+            s.insert(k, if k < 10 { 100 } else { 0 });
+        }
+        let h = &s.hasher;
+        assert_eq!(s.shard.sweep(100, &t, &|k: &u64| h.hash_one(k)), 990);
+        assert!(s.shard.table.capacity() < 100);
+        assert!((0..10).all(|k| s.contains(k)));
     }
 }

@@ -8,7 +8,7 @@
 //! length of time (TAT in the past) admits exactly `burst` tokens at one instant, and
 //! a refused call can be told exactly when it would pass.
 
-/// The largest TAT stored: `u64::MAX` is kept free as a marker for keyed cells.
+/// The largest TAT stored: arithmetic that would go past it stops there.
 pub(crate) const MAX_TAT: u64 = u64::MAX - 1;
 
 /// A quota in GCRA form.

@@ -1,5 +1,6 @@
 //! Keyed rate limiters: one token bucket per key (tenant, API key, client address),
-//! sharing one quota, kept within bounded memory by a [`Keyed`] map.
+//! sharing one quota, kept within bounded memory by a [`Keyed`](crate::keyed::Keyed)
+//! map.
 //!
 //! # Why
 //!
@@ -11,19 +12,27 @@
 //!
 //! # Memory
 //!
-//! A key's bucket is its TAT alone: one `u64`, stored inline in the map entry next to
-//! the key and its time of last use. The quota, clock and counters are shared by all
-//! keys, so a quota change ([`set_quota`](KeyedRateLimiter::set_quota)) applies to
-//! every key at once.
+//! A key's bucket is its TAT alone: one `u64`, stored inline in the map's table next to
+//! the key, so a `u64` key costs 16 bytes of table (plus the table's spare room). The
+//! TAT also serves as the key's time of use: there is no separate timestamp to store
+//! or to update on a hit. The quota, clock and counters are shared by all keys, so a
+//! quota change ([`set_quota`](KeyedRateLimiter::set_quota)) applies to every key at
+//! once.
 //!
-//! # Eviction rule and its consequence
+//! # Eviction rules and their consequence
 //!
-//! **An evicted key comes back with a full bucket**, exactly as if it had been idle
-//! long enough to refill. Idle eviction alone never admits more than the quota allows
-//! when `idle_timeout` is comfortably above the time a bucket takes to refill (`burst x
-//! period / rate`; the map records use to within a couple of milliseconds); evictions
-//! for the cap can, for keys pushed out while in debt. So set `max_keys` above the
-//! number of keys active within one refill time.
+//! A key counts as used until its bucket is full again: its TAT, the instant at which
+//! the bucket refills, stands for its time of last use. So:
+//!
+//! - **A key is idle once its bucket has been full for `idle_timeout`**, and evicting
+//!   it changes nothing: it comes back with a full bucket, which is what it had. Idle
+//!   eviction never admits a call the quota refuses. A key whose calls are being
+//!   refused owes tokens, so it is never idle.
+//! - **The cap evicts the key whose bucket refilled first** (the smallest TAT): the
+//!   fullest bucket, the one whose eviction is least visible. Only when every bucket of
+//!   a full shard is still in debt does an eviction forgive a debt: the evicted key
+//!   comes back with a full bucket. So set `max_keys` above the number of keys active
+//!   within one refill time (`burst x period / rate`).
 //!
 //! # Examples
 //!
@@ -53,78 +62,44 @@
 //! # Ok::<(), rampart::ConfigError>(())
 //! ```
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::AtomicU64 as StdAtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::RateLimitConfig;
 use super::limiter::RateLimitSnapshot;
-use super::shared::{wait, Refusal, Shared, UNSET};
-use crate::clock::{duration_to_nanos, Clock, TokioClock};
+use super::shared::{wait, Refusal, Shared};
+use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
 use crate::event::Listener;
-use crate::keyed::{Keyed, KeyedConfig};
+use crate::keyed::{KeyHasher, KeyedConfig, Map, Slot};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 
-/// One key's bucket: its TAT, or [`UNSET`] until its first call.
-///
-/// A clone is a copy of the value, not a share of it: the map hands a clone to a call
-/// only for a key it has just made (see [`KeyedRateLimiter::take`]).
+/// One key's bucket: its TAT, which is also its time of use for the map.
 struct Bucket(AtomicU64);
 
-impl Clone for Bucket {
-    fn clone(&self) -> Self {
-        Bucket(AtomicU64::new(self.0.load(Relaxed)))
-    }
-}
-
-/// The map's clock: the latest reading of the limiter's clock, so that a check reads
-/// the real clock once and the map's idle bookkeeping reads one atomic.
-#[derive(Debug)]
-struct MapClock {
-    last: StdAtomicU64,
-    /// The map's own granularity: a reading is published only when it moved by more.
-    step: u64,
-}
-
-impl MapClock {
-    /// Publishes `now` if it moved on by more than the step.
+impl Slot for Bucket {
     #[inline]
-    fn advance(&self, now: u64) {
-        if now > self.last.load(Relaxed).saturating_add(self.step) {
-            self.last.fetch_max(now, Relaxed);
-        }
-    }
-}
-
-impl Clock for MapClock {
-    fn now_nanos(&self) -> u64 {
-        self.last.load(Relaxed)
-    }
-
-    fn sleep_blocking(&self, duration: Duration) {
-        std::thread::sleep(duration);
+    fn last_used(&self) -> u64 {
+        self.0.load(Relaxed)
     }
 }
 
 struct Inner<K, S> {
-    map: Keyed<K, Bucket, S>,
-    map_clock: Arc<MapClock>,
+    map: Map<K, Bucket, S>,
     shared: Shared,
 }
 
 /// One token bucket per key, all with one quota, with a cap on live keys and idle
 /// eviction.
 ///
-/// Cheap to clone; clones share the buckets. `S` hashes the keys; the default,
-/// [`RandomState`], resists keys chosen to collide, which matters when keys come from
-/// requests (see [`with_hasher`](Self::with_hasher) for a faster one). See the [module
-/// docs](self) for the eviction rule and an example.
-pub struct KeyedRateLimiter<K, S = RandomState> {
+/// Cheap to clone; clones share the buckets. `S` hashes each key once per check; the
+/// default, [`KeyHasher`], is fast and randomly seeded per limiter, so keys chosen to
+/// collide cannot be computed in advance (see [`with_hasher`](Self::with_hasher) for a
+/// stronger one). See the [module docs](self) for the eviction rules and an example.
+pub struct KeyedRateLimiter<K, S = KeyHasher> {
     inner: Arc<Inner<K, S>>,
 }
 
@@ -146,7 +121,7 @@ pub struct KeyedRateLimitSnapshot {
     pub rejected: u64,
 }
 
-impl<K> KeyedRateLimiter<K, RandomState>
+impl<K> KeyedRateLimiter<K, KeyHasher>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
 {
@@ -177,7 +152,7 @@ where
         keyed: KeyedConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
-        Self::with_hasher(name, config, keyed, clock, RandomState::new())
+        Self::with_hasher(name, config, keyed, clock, KeyHasher::new())
     }
 }
 
@@ -186,9 +161,10 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     S: BuildHasher + Clone + Send + Sync + 'static,
 {
-    /// Buckets whose keys are hashed with `hasher`: a faster one than the default
-    /// (hashing is about a third of a check's cost with it) when keys cannot be chosen
-    /// by an attacker, or are seeded per process.
+    /// Buckets whose keys are hashed with `hasher`: std's `RandomState` (SipHash-1-3)
+    /// where keys come from attackers who could probe the default's seed (it costs
+    /// 15 to 25 ns more per check for a `u64` key), or a fixed-seed hasher for
+    /// reproducible tests. See [`KeyHasher`] for the default's limits.
     ///
     /// # Errors
     ///
@@ -202,24 +178,9 @@ where
         hasher: S,
     ) -> Result<Self, ConfigError> {
         let shared = Shared::new(name, config, Arc::clone(&clock))?;
-        keyed.validate()?;
-        let map_clock = Arc::new(MapClock {
-            last: StdAtomicU64::new(clock.now_nanos()),
-            // As fine as the map records use: a 64th of the idle timeout, at most 1 ms.
-            step: (duration_to_nanos(keyed.idle_timeout) / 64).min(1_000_000),
-        });
-        let map = Keyed::with_hasher(
-            keyed,
-            |_: &K| Bucket(AtomicU64::new(UNSET)),
-            Arc::clone(&map_clock) as Arc<dyn Clock>,
-            hasher,
-        )?;
+        let map = Map::new(&keyed, hasher, clock.now_nanos())?;
         Ok(KeyedRateLimiter {
-            inner: Arc::new(Inner {
-                map,
-                map_clock,
-                shared,
-            }),
+            inner: Arc::new(Inner { map, shared }),
         })
     }
 
@@ -243,8 +204,9 @@ where
     /// Takes one token from `key`'s bucket now, or says when to come back; never waits.
     /// Marks the key used; a new, evicted or expired key starts with a full bucket.
     ///
-    /// A known key costs one clock read, one shard read lock, one hash lookup and one
-    /// CAS, and allocates nothing; a new key takes the shard's write lock once.
+    /// A known key costs one clock read, one hash of the key, one shard read lock, one
+    /// table lookup and one CAS, and allocates nothing; a new key takes the shard's
+    /// write lock once.
     ///
     /// # Errors
     ///
@@ -271,6 +233,7 @@ where
     ///
     /// As [`check`](Self::check); when `n` is above the burst the call can never pass,
     /// and the rejection has no `retry_after`.
+    #[inline]
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), Rejection> {
         let now = self.inner.shared.clock.now_nanos();
         match self.take(key, n, now) {
@@ -309,25 +272,18 @@ where
         }
     }
 
-    /// Takes `n` tokens from `key`'s bucket at `now`.
-    ///
-    /// The map gives the closure the stored bucket when the key is live, and a copy of
-    /// a new bucket when it has just made one. A copy is still [`UNSET`], so a first
-    /// look that finds `UNSET` does nothing and looks again: the key is stored by then
-    /// and the second look takes from the stored bucket. (Only a key evicted between
-    /// the two looks is taken from a copy, which is what a fresh bucket evicted right
-    /// after the call would give.)
+    /// Takes `n` tokens from `key`'s bucket at `now`: from the stored bucket under the
+    /// shard's read lock when the key is live, else from a new, full one (its TAT is
+    /// `now`) under the write lock.
     #[inline]
     fn take(&self, key: &K, n: u32, now: u64) -> Result<(), Refusal> {
         let inner = &*self.inner;
-        inner.map_clock.advance(now);
-        let first = inner.map.with(key, |b| {
-            (b.0.load(Relaxed) != UNSET).then(|| inner.shared.take(&b.0, n, now))
-        });
-        match first {
-            Some(outcome) => outcome,
-            None => inner.map.with(key, |b| inner.shared.take(&b.0, n, now)),
-        }
+        inner.map.get_or_insert(
+            key,
+            now,
+            |_| Bucket(AtomicU64::new(now)),
+            |b| inner.shared.take(&b.0, n, now),
+        )
     }
 
     /// Replaces the quota of every key at run time.
@@ -341,11 +297,9 @@ where
     ///
     /// The [`ConfigError`] of [`RateLimitConfig::validate`]; the quota is then unchanged.
     pub fn set_quota(&self, config: RateLimitConfig) -> Result<(), ConfigError> {
-        self.refresh();
-        let map = &self.inner.map;
-        self.inner
-            .shared
-            .set_quota(config, |rescale| map.for_each(|_, b| rescale(&b.0)))
+        let (map, shared) = (&self.inner.map, &self.inner.shared);
+        let now = shared.clock.now_nanos();
+        shared.set_quota(config, |rescale| map.for_each(now, |_, b| rescale(&b.0)))
     }
 
     /// The configuration in force.
@@ -367,24 +321,17 @@ where
     }
 
     /// The figures of `key`'s bucket, if the key is live; does not mark it used.
-    ///
-    /// One pass over the map: for dashboards and tests, not for every call.
     pub fn key_snapshot(&self, key: &K) -> Option<RateLimitSnapshot> {
-        self.refresh();
-        let mut tat = None;
-        self.inner.map.for_each(|k, b| {
-            if k == key {
-                tat = Some(b.0.load(Relaxed));
-            }
-        });
         let shared = &self.inner.shared;
-        tat.map(|t| {
-            RateLimitSnapshot::new(
-                shared.config(),
-                shared.available(t),
-                shared.rejected.load(Relaxed),
-            )
-        })
+        let tat = self
+            .inner
+            .map
+            .peek(key, shared.clock.now_nanos(), |b| b.0.load(Relaxed))?;
+        Some(RateLimitSnapshot::new(
+            shared.config(),
+            shared.available(tat),
+            shared.rejected.load(Relaxed),
+        ))
     }
 
     /// Keys stored now (at most `max_keys`), including idle ones not yet swept.
@@ -394,7 +341,7 @@ where
 
     /// Whether no key is stored.
     pub fn is_empty(&self) -> bool {
-        self.inner.map.is_empty()
+        self.inner.map.len() == 0
     }
 
     /// How many keys were evicted (for the cap, or idle too long) since creation.
@@ -402,17 +349,12 @@ where
         self.inner.map.evicted()
     }
 
-    /// Removes every key idle longer than `idle_timeout`; returns how many. For a
-    /// periodic task, so that memory also falls when no calls arrive.
+    /// Removes every key idle longer than `idle_timeout` (whose bucket has been full
+    /// that long); returns how many. For a periodic task, so that memory also falls
+    /// when no calls arrive.
     pub fn evict_idle(&self) -> usize {
-        self.refresh();
-        self.inner.map.evict_idle()
-    }
-
-    /// Brings the map's clock up to the limiter's.
-    fn refresh(&self) {
         let now = self.inner.shared.clock.now_nanos();
-        self.inner.map_clock.last.fetch_max(now, Relaxed);
+        self.inner.map.evict_idle(now)
     }
 }
 
@@ -429,7 +371,8 @@ impl<K, S> fmt::Debug for KeyedRateLimiter<K, S> {
         f.debug_struct("KeyedRateLimiter")
             .field("name", &self.inner.shared.name)
             .field("config", &self.inner.shared.config())
-            .field("map", &self.inner.map)
+            .field("keys", &self.inner.map.len())
+            .field("evicted", &self.inner.map.evicted())
             .finish_non_exhaustive()
     }
 }

@@ -6,16 +6,13 @@ use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::config::RateLimitConfig;
-use super::gcra::{Verdict, MAX_TAT};
+use super::gcra::Verdict;
 use super::quota::QuotaCell;
 use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::error::{Rejection, RejectionKind};
 use crate::event::{Event, EventKind, Listener};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
-
-/// The value of a keyed bucket that no call has used yet: a full bucket.
-pub(super) const UNSET: u64 = MAX_TAT + 1;
 
 /// Why tokens were not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +53,15 @@ impl Shared {
 
     /// Takes `n` tokens at `now` from the bucket whose TAT is in `cell`: one CAS when
     /// nobody races, retried with the fresh TAT when somebody did.
+    ///
+    /// The quota is read once: a call racing with a quota change is decided by one of
+    /// the two quotas throughout.
     #[inline]
     pub(super) fn take(&self, cell: &AtomicU64, n: u32, now: u64) -> Result<(), Refusal> {
+        let quota = self.quota.load();
         let mut tat = cell.load(Relaxed);
         loop {
-            // A cell no call has used is a full bucket, as is any TAT in the past.
-            let current = if tat == UNSET { 0 } else { tat };
-            match self.quota.load().decide(current, now, n) {
+            match quota.decide(tat, now, n) {
                 Verdict::Admit(next) => {
                     match cell.compare_exchange_weak(tat, next, Relaxed, Relaxed) {
                         Ok(_) => return Ok(()),
@@ -77,7 +76,6 @@ impl Shared {
 
     /// Whole tokens in the bucket whose TAT is `tat`, now.
     pub(super) fn available(&self, tat: u64) -> u32 {
-        let tat = if tat == UNSET { 0 } else { tat };
         let tokens = self.quota.load().available(tat, self.clock.now_nanos());
         u32::try_from(tokens).unwrap_or(u32::MAX)
     }
@@ -123,9 +121,7 @@ impl Shared {
         *current = config;
         let now = self.clock.now_nanos();
         each(&|cell: &AtomicU64| {
-            let _ = cell.fetch_update(Relaxed, Relaxed, |tat| {
-                (tat != UNSET).then(|| from.rescale(tat, now, to))
-            });
+            let _ = cell.fetch_update(Relaxed, Relaxed, |tat| Some(from.rescale(tat, now, to)));
         });
         Ok(())
     }
