@@ -42,13 +42,8 @@ impl Bulkhead {
     /// Call it right after construction. On a bulkhead that already has clones (or
     /// permits out) it still takes effect for all of them, but only if no listener was
     /// set before.
-    pub fn with_listener(mut self, listener: std::sync::Arc<dyn Listener>) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => inner.listener = std::sync::OnceLock::from(listener),
-            None => {
-                let _ = self.inner.listener.set(listener);
-            }
-        }
+    pub fn with_listener(self, listener: std::sync::Arc<dyn Listener>) -> Self {
+        let _ = self.inner.listener.set(listener);
         self
     }
 

@@ -98,11 +98,8 @@ impl RateLimiter {
     ///
     /// Call it right after construction. On a limiter that already has clones it still
     /// takes effect for all of them, but only if no listener was set before.
-    pub fn with_listener(mut self, listener: Arc<dyn Listener>) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => inner.shared.replace_listener(listener),
-            None => self.inner.shared.set_listener(listener),
-        }
+    pub fn with_listener(self, listener: Arc<dyn Listener>) -> Self {
+        self.inner.shared.set_listener(listener);
         self
     }
 

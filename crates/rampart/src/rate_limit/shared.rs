@@ -135,11 +135,6 @@ impl Shared {
     pub(super) fn set_listener(&self, listener: Arc<dyn Listener>) {
         let _ = self.listener.set(listener);
     }
-
-    /// Sets the listener on a value not shared yet.
-    pub(super) fn replace_listener(&mut self, listener: Arc<dyn Listener>) {
-        self.listener = OnceLock::from(listener);
-    }
 }
 
 /// Sleeps `ns` nanoseconds on tokio's timer (which rounds up to whole milliseconds).

@@ -202,13 +202,8 @@ impl SlidingWindowLimiter {
     ///
     /// Call it right after construction. On a limiter that already has clones it still
     /// takes effect for all of them, but only if no listener was set before.
-    pub fn with_listener(mut self, listener: Arc<dyn Listener>) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => inner.listener = OnceLock::from(listener),
-            None => {
-                let _ = self.inner.listener.set(listener);
-            }
-        }
+    pub fn with_listener(self, listener: Arc<dyn Listener>) -> Self {
+        let _ = self.inner.listener.set(listener);
         self
     }
 
