@@ -180,8 +180,8 @@ impl Pipeline {
     /// The pipeline's circuit breakers, outermost first: their state and snapshot are
     /// what health checks and dashboards read, and operators force or reset them here.
     pub fn circuit_breakers(&self) -> impl Iterator<Item = &CircuitBreaker> {
-        self.shared.policies.iter().filter_map(|p| match p {
-            Policy::Breaker(b) => Some(b),
+        self.each(|p| match p {
+            Policy::Breaker(x) => Some(x),
             _ => None,
         })
     }
@@ -189,8 +189,8 @@ impl Pipeline {
     /// The pipeline's bulkheads, outermost first, for their snapshots (active, queued,
     /// rejected).
     pub fn bulkheads(&self) -> impl Iterator<Item = &Bulkhead> {
-        self.shared.policies.iter().filter_map(|p| match p {
-            Policy::Bulkhead(b) => Some(b),
+        self.each(|p| match p {
+            Policy::Bulkhead(x) => Some(x),
             _ => None,
         })
     }
@@ -198,8 +198,8 @@ impl Pipeline {
     /// The pipeline's rate limiters, outermost first: their snapshots, and
     /// [`set_quota`](RateLimiter::set_quota) to change a quota at run time.
     pub fn rate_limiters(&self) -> impl Iterator<Item = &RateLimiter> {
-        self.shared.policies.iter().filter_map(|p| match p {
-            Policy::RateLimit(l) => Some(l),
+        self.each(|p| match p {
+            Policy::RateLimit(x) => Some(x),
             _ => None,
         })
     }
@@ -207,18 +207,26 @@ impl Pipeline {
     /// The pipeline's load shedders, outermost first (for their snapshots and the
     /// adaptive mode's [`sample`](LoadShedder::sample)).
     pub fn load_shedders(&self) -> impl Iterator<Item = &LoadShedder> {
-        self.shared.policies.iter().filter_map(|p| match p {
-            Policy::Shed(s) => Some(s),
+        self.each(|p| match p {
+            Policy::Shed(x) => Some(x),
             _ => None,
         })
     }
 
     /// The pipeline's adaptive concurrency limiters, outermost first.
     pub fn concurrency_limiters(&self) -> impl Iterator<Item = &AdaptiveLimiter> {
-        self.shared.policies.iter().filter_map(|p| match p {
-            Policy::Adaptive(a) => Some(a),
+        self.each(|p| match p {
+            Policy::Adaptive(x) => Some(x),
             _ => None,
         })
+    }
+
+    /// The policies `pick` finds, outermost first.
+    fn each<'a, P: 'a>(
+        &'a self,
+        pick: fn(&'a Policy) -> Option<&'a P>,
+    ) -> impl Iterator<Item = &'a P> + 'a {
+        self.shared.policies.iter().filter_map(pick)
     }
 
     /// The retry budget shared by this pipeline's retries and hedges, if any.
