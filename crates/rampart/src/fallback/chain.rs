@@ -169,15 +169,28 @@ impl<T, E> FallbackChain<T, E> {
     where
         F: Future<Output = Result<T, Error<E>>>,
     {
-        let error = match primary.await {
-            Ok(value) => {
-                for cache in &self.inner.caches {
-                    cache.record(&value);
-                }
-                return Ok(Degraded::fresh(value));
-            }
-            Err(error) => error,
-        };
+        match primary.await {
+            Ok(value) => Ok(self.fresh(value)),
+            Err(error) => self.rescue(events, name, error).await,
+        }
+    }
+
+    /// A fresh success of the primary, fed to the registered caches.
+    #[inline]
+    pub(crate) fn fresh(&self, value: T) -> Degraded<T> {
+        for cache in &self.inner.caches {
+            cache.record(&value);
+        }
+        Degraded::fresh(value)
+    }
+
+    /// The fallbacks in turn for a primary that failed with `error`.
+    pub(crate) async fn rescue(
+        &self,
+        events: &Events,
+        name: &str,
+        error: Error<E>,
+    ) -> Result<Degraded<T>, Error<E>> {
         let reason = DegradedReason::of(&error);
         for fallback in &self.inner.fallbacks {
             if !fallback.trigger.applies(&error) {

@@ -288,8 +288,21 @@ impl Pipeline {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Debug,
     {
+        // The call is awaited here rather than handed to the chain, so its future is
+        // built in place once instead of moved into a second state machine.
+        match self.call(op).await {
+            Ok(value) => Ok(fallbacks.fresh(value)),
+            Err(error) => self.rescue(fallbacks, error).await,
+        }
+    }
+
+    async fn rescue<T, E>(
+        &self,
+        fallbacks: &FallbackChain<T, E>,
+        error: Error<E>,
+    ) -> Result<Degraded<T>, Error<E>> {
         fallbacks
-            .run(&self.shared.events, &self.shared.name, self.call(op))
+            .rescue(&self.shared.events, &self.shared.name, error)
             .await
     }
 
@@ -311,13 +324,10 @@ impl Pipeline {
         C: Classify<T, E>,
         E: fmt::Debug,
     {
-        fallbacks
-            .run(
-                &self.shared.events,
-                &self.shared.name,
-                self.call_classified(classifier, op),
-            )
-            .await
+        match self.call_classified(classifier, op).await {
+            Ok(value) => Ok(fallbacks.fresh(value)),
+            Err(error) => self.rescue(fallbacks, error).await,
+        }
     }
 
     /// Runs a blocking `op` through the policies on the current thread.
