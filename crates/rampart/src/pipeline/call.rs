@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 
 use super::decide::Outcome;
-use super::node::{Full, Node, Plain};
+use super::node::{Full, Holding, Node, Plain};
 use super::stage::{missing, Env, Leaf, Step, Timers};
 use super::Depth;
 use super::Shared;
@@ -35,6 +35,7 @@ pin_project_lite::pin_project! {
         One { #[pin] c: Chain1<Fut, T, E, Plain> },
         Two { #[pin] c: Chain2<Fut, T, E, Plain> },
         Four { #[pin] c: Chain4<Fut, T, E, Plain> },
+        HoldingFour { #[pin] c: Chain4<Fut, T, E, Holding> },
         FullFour { #[pin] c: Chain4<Fut, T, E, Full> },
         Eight { c: Pin<Box<Chain8<Fut, T, E, Full>>> },
     }
@@ -100,6 +101,9 @@ impl<Fut, T, E> Chain<Fut, T, E> {
             Depth::Four => Chain::Four {
                 c: fresh::<_, F, C, T, E>(),
             },
+            Depth::HoldingFour => Chain::HoldingFour {
+                c: fresh::<_, F, C, T, E>(),
+            },
             Depth::FullFour => Chain::FullFour {
                 c: fresh::<_, F, C, T, E>(),
             },
@@ -155,6 +159,7 @@ where
                 ChainProj::One { c } => poll_chain(c, cx, &mut env),
                 ChainProj::Two { c } => poll_chain(c, cx, &mut env),
                 ChainProj::Four { c } => poll_chain(c, cx, &mut env),
+                ChainProj::HoldingFour { c } => poll_chain(c, cx, &mut env),
                 ChainProj::FullFour { c } => poll_chain(c, cx, &mut env),
                 ChainProj::Eight { c } => poll_chain(c.as_mut(), cx, &mut env),
                 ChainProj::Unstarted => Poll::Pending,

@@ -105,8 +105,10 @@ pub(crate) enum Depth {
     One,
     Two,
     Four,
-    /// Up to four policies, some holding state that needs dropping (hedged attempts,
-    /// breaker permits, bulkhead, shedder and concurrency-limit slots).
+    /// Up to four policies, some holding what a breaker, bulkhead, shedder or
+    /// concurrency limit handed out, none hedging.
+    HoldingFour,
+    /// Up to four policies, one of them hedging.
     FullFour,
     /// Five to eight policies: the stages are boxed, once per call.
     Eight,
@@ -114,17 +116,21 @@ pub(crate) enum Depth {
 
 impl Depth {
     fn of(policies: &[Policy]) -> Depth {
-        let full = policies.iter().any(|p| {
+        let hedges = policies.iter().any(|p| matches!(p, Policy::Hedge(_)));
+        // Every policy but these holds something per call (listed by what does not, so
+        // a new kind of policy is never given a chain that cannot hold its slot).
+        let holds = policies.iter().any(|p| {
             !matches!(
                 p,
                 Policy::Timeout(_) | Policy::Retry(_) | Policy::RateLimit(_)
             )
         });
-        match (policies.len(), full) {
-            (0 | 1, false) => Depth::One,
-            (2, false) => Depth::Two,
-            (3 | 4, false) => Depth::Four,
-            (0..=4, true) => Depth::FullFour,
+        match (policies.len(), hedges, holds) {
+            (0..=4, true, _) => Depth::FullFour,
+            (0..=4, false, true) => Depth::HoldingFour,
+            (0 | 1, ..) => Depth::One,
+            (2, ..) => Depth::Two,
+            (3 | 4, ..) => Depth::Four,
             _ => Depth::Eight,
         }
     }

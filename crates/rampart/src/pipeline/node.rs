@@ -25,8 +25,9 @@ use crate::retry::RetryPolicy;
 use crate::timeout::Limit;
 
 /// The per-call state of the policy a node interprets. In a [`Plain`] chain nothing
-/// here needs dropping; in a [`Full`] chain the hedge and admission variants hold what
-/// does (hedged attempts, a breaker's permit, a bulkhead slot). One variant at a time,
+/// here needs dropping; in a [`Holding`] chain the admission variant holds what does
+/// (a breaker's permit, a bulkhead slot), and in a [`Full`] chain the hedge variant
+/// too (hedged attempts). One variant at a time,
 /// so a stage is as small in either mode.
 enum Run<M: Mode, I, T, E> {
     Idle,
@@ -64,6 +65,29 @@ pub(crate) type HedgeSlot<I, T, E> = Option<Box<HedgeRun<I, T, E>>>;
 
 /// Stages that hold nothing that needs dropping.
 pub(crate) enum Plain {}
+
+/// Stages that hold what a breaker, bulkhead, shedder or concurrency limit handed out,
+/// and never hedge: their drop glue is only the admission slot's.
+pub(crate) enum Holding {}
+
+impl Mode for Holding {
+    type Hedge<I, T, E> = ();
+    type Held = Option<Held>;
+    #[inline(always)]
+    fn no_hedge<I, T, E>() {}
+    #[inline(always)]
+    fn no_held() -> Option<Held> {
+        None
+    }
+    #[inline(always)]
+    fn hedge<I, T, E>(_: &mut ()) -> Option<&mut HedgeSlot<I, T, E>> {
+        None
+    }
+    #[inline(always)]
+    fn held(slot: &mut Option<Held>) -> Option<&mut Option<Held>> {
+        Some(slot)
+    }
+}
 
 /// Stages that may hedge or hold what a breaker or bulkhead handed out.
 pub(crate) enum Full {}
