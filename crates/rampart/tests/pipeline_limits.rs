@@ -297,3 +297,44 @@ async fn every_limit_reads_from_a_configuration_file() {
     let err = Pipeline::from_config("search", &config).unwrap_err();
     assert_eq!(err.field(), "bulkhead.max_concurrent", "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn outside_a_hedge_a_request_holds_one_slot_for_all_its_attempts() {
+    let p = Pipeline::builder("search")
+        .without_retry_budget()
+        .bulkhead(BulkheadConfig::new().with_max_concurrent(1))
+        .hedge(rampart::hedge::HedgeConfig::fixed(ms(100)).with_budget(false))
+        .build()
+        .unwrap();
+    let mut attempts = 0;
+    let mut request = Box::pin(p.call(|| {
+        attempts += 1;
+        let n = attempts;
+        async move {
+            // The first attempt is slow; the hedge after 100 ms answers at 150 ms.
+            tokio::time::sleep(if n == 1 { ms(1000) } else { ms(50) }).await;
+            Ok::<u32, &'static str>(n)
+        }
+    }));
+    assert!(poll_once(request.as_mut()).is_pending());
+    tokio::time::advance(ms(120)).await;
+    assert!(
+        poll_once(request.as_mut()).is_pending(),
+        "both attempts run"
+    );
+    let bulkhead = p.bulkheads().next().unwrap();
+    assert_eq!(bulkhead.snapshot().active, 1);
+    assert_eq!(kind(&ok(&p).await), Some(RejectionKind::BulkheadFull));
+    assert_eq!(request.as_mut().await, Ok(2));
+    assert_eq!(bulkhead.snapshot().active, 0);
+    // Dropping a hedged request mid-way gives its slot back too.
+    let mut dropped = Box::pin(p.call(|| async {
+        tokio::time::sleep(ms(1000)).await;
+        Ok::<u32, &'static str>(0)
+    }));
+    assert!(poll_once(dropped.as_mut()).is_pending());
+    tokio::time::advance(ms(120)).await;
+    assert!(poll_once(dropped.as_mut()).is_pending());
+    drop(dropped);
+    assert_eq!(bulkhead.snapshot().active, 0);
+}
