@@ -11,7 +11,7 @@ use rampart::adaptive::{AdaptiveConfig, AimdConfig};
 use rampart::bulkhead::BulkheadConfig;
 use rampart::circuit::{BreakerConfig, BreakerState};
 use rampart::pipeline::PipelineConfig;
-use rampart::rate_limit::RateLimitConfig;
+use rampart::rate_limit::{RateLimitConfig, SlidingWindowConfig};
 use rampart::retry::{Jitter, RetryConfig};
 use rampart::shed::{scope, with_priority, Priority, ShedConfig};
 use rampart::{Error, Pipeline, RejectionKind};
@@ -174,6 +174,32 @@ async fn a_rate_limit_refuses_over_its_quota_and_says_when_to_come_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_sliding_window_refuses_over_its_limit() {
+    let p = Pipeline::builder("email")
+        .sliding_window(SlidingWindowConfig::new(3, Duration::from_secs(1)))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(ok(&p).await, Ok(1));
+    }
+    let refused = ok(&p).await;
+    assert_eq!(kind(&refused), Some(RejectionKind::RateLimited));
+    assert!(refused
+        .unwrap_err()
+        .rejection()
+        .and_then(|r| r.retry_after())
+        .is_some());
+    assert_eq!(
+        kind(&p.call_blocking(|| Ok::<u32, &str>(1))),
+        Some(RejectionKind::RateLimited)
+    );
+    // Two windows later the earlier calls no longer count.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(ok(&p).await, Ok(1));
+    assert_eq!(p.sliding_window_limiters().count(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_shedder_refuses_by_the_priority_around_the_call() {
     let p = Pipeline::builder("api")
         .load_shed(ShedConfig::new(10))
@@ -272,6 +298,11 @@ async fn every_limit_reads_from_a_configuration_file() {
         burst = 5
 
         [[policies]]
+        policy = "sliding_window"
+        limit = 100
+        window = "1m"
+
+        [[policies]]
         policy = "bulkhead"
         max_concurrent = 20
         max_queue = 10
@@ -287,6 +318,11 @@ async fn every_limit_reads_from_a_configuration_file() {
     assert_eq!(p.bulkheads().next().unwrap().config().max_concurrent, 20);
     assert_eq!(p.rate_limiters().next().unwrap().config().burst, Some(5));
     assert_eq!(p.load_shedders().next().unwrap().config().capacity, 100);
+    let window = p.sliding_window_limiters().next().unwrap().config();
+    assert_eq!(
+        (window.limit, window.window),
+        (100, Duration::from_secs(60))
+    );
 
     let bad = r#"
         [[policies]]

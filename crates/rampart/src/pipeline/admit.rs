@@ -47,8 +47,13 @@ pub(super) fn admit<F, C, T, E>(
     cx: &mut Context<'_>,
     env: &mut Env<'_, F, C, T, E>,
 ) -> Flow {
-    if let Policy::RateLimit(l) = policy {
-        return match l.check() {
+    let checked = match policy {
+        Policy::RateLimit(l) => Some(l.check()),
+        Policy::SlidingWindow(l) => Some(l.check()),
+        _ => None,
+    };
+    if let Some(checked) = checked {
+        return match checked {
             Ok(()) => Flow::Again,
             Err(rejection) => reject(rejection, env),
         };

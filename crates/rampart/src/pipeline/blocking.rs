@@ -51,20 +51,15 @@ where
         Some(Policy::Breaker(b)) => breaker(shared, depth, b, op, c),
         // A blocking call never waits in a bulkhead's queue: it takes a free slot or is
         // refused.
-        Some(Policy::Bulkhead(b)) => match b.try_acquire_ref() {
-            Ok(_slot) => step(shared, depth + 1, op, c),
-            Err(r) => Err(Error::Rejected(r)),
-        },
-        Some(Policy::RateLimit(l)) => match l.check() {
-            Ok(()) => step(shared, depth + 1, op, c),
-            Err(r) => Err(Error::Rejected(r)),
-        },
-        Some(Policy::Shed(s)) => {
-            match s.try_acquire(current_priority().unwrap_or(Priority::Normal)) {
-                Ok(_slot) => step(shared, depth + 1, op, c),
-                Err(r) => Err(Error::Rejected(r)),
-            }
+        Some(Policy::Bulkhead(b)) => {
+            holding(b.try_acquire_ref(), || step(shared, depth + 1, op, c))
         }
+        Some(Policy::RateLimit(l)) => holding(l.check(), || step(shared, depth + 1, op, c)),
+        Some(Policy::SlidingWindow(l)) => holding(l.check(), || step(shared, depth + 1, op, c)),
+        Some(Policy::Shed(s)) => holding(
+            s.try_acquire(current_priority().unwrap_or(Priority::Normal)),
+            || step(shared, depth + 1, op, c),
+        ),
         Some(Policy::Adaptive(a)) => match a.try_acquire() {
             Ok(permit) => {
                 let out = step(shared, depth + 1, op, c);
@@ -73,6 +68,17 @@ where
             }
             Err(r) => Err(Error::Rejected(r)),
         },
+    }
+}
+
+/// Runs `then` while holding what a policy admitted the call with, or refuses.
+fn holding<P, T, E>(
+    admitted: Result<P, Rejection>,
+    then: impl FnOnce() -> Outcome<T, E>,
+) -> Outcome<T, E> {
+    match admitted {
+        Ok(_held) => then(),
+        Err(r) => Err(Error::Rejected(r)),
     }
 }
 

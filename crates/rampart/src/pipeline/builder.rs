@@ -13,7 +13,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::event::{Events, Listener};
 use crate::hedge::HedgeConfig;
-use crate::rate_limit::RateLimitConfig;
+use crate::rate_limit::{RateLimitConfig, SlidingWindowConfig};
 use crate::retry::{RetryBudget, RetryBudgetConfig, RetryConfig};
 use crate::shed::ShedConfig;
 use crate::timeout::TimeoutConfig;
@@ -81,6 +81,12 @@ impl PipelineBuilder {
     /// Adds a rate limiter: calls over its quota are refused with a retry-after.
     pub fn rate_limit(self, config: RateLimitConfig) -> Self {
         self.policy(PolicyConfig::RateLimit(config))
+    }
+
+    /// Adds a sliding-window rate limiter: calls over its limit are refused with a
+    /// retry-after.
+    pub fn sliding_window(self, config: SlidingWindowConfig) -> Self {
+        self.policy(PolicyConfig::SlidingWindow(config))
     }
 
     /// Adds a load shedder: calls are refused by priority as the calls in flight

@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::event::Listener;
 use crate::hedge::{HedgeConfig, HedgePolicy};
-use crate::rate_limit::{RateLimitConfig, RateLimiter};
+use crate::rate_limit::{RateLimitConfig, RateLimiter, SlidingWindowConfig, SlidingWindowLimiter};
 use crate::retry::{RetryBudgetConfig, RetryConfig, RetryPolicy};
 use crate::shed::{LoadShedder, ShedConfig};
 use crate::timeout::TimeoutConfig;
@@ -35,6 +35,9 @@ pub enum PolicyConfig {
     Bulkhead(BulkheadConfig),
     /// A rate limiter (token bucket): refuses calls over the quota with a retry-after.
     RateLimit(RateLimitConfig),
+    /// A rate limiter counting calls in a sliding window: refuses calls over the limit
+    /// with a retry-after.
+    SlidingWindow(SlidingWindowConfig),
     /// A load shedder: refuses calls by priority (see [`with_priority`](crate::shed::with_priority))
     /// as the calls in flight near its capacity.
     LoadShed(ShedConfig),
@@ -70,6 +73,11 @@ impl PolicyConfig {
                 RateLimiter::with_clock(name, *r, clock.clone())?,
                 listener,
                 RateLimiter::with_listener,
+            )),
+            PolicyConfig::SlidingWindow(w) => Policy::SlidingWindow(listen(
+                SlidingWindowLimiter::with_clock(name, *w, clock.clone())?,
+                listener,
+                SlidingWindowLimiter::with_listener,
             )),
             PolicyConfig::LoadShed(s) => Policy::Shed(listen(
                 LoadShedder::new(name, *s)?,

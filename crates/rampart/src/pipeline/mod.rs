@@ -79,7 +79,7 @@ use crate::error::Error;
 use crate::event::Events;
 use crate::fallback::{Degraded, FallbackChain};
 use crate::hedge::HedgePolicy;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{RateLimiter, SlidingWindowLimiter};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::shed::LoadShedder;
 
@@ -95,6 +95,7 @@ pub(crate) enum Policy {
     Breaker(CircuitBreaker),
     Bulkhead(Bulkhead),
     RateLimit(RateLimiter),
+    SlidingWindow(SlidingWindowLimiter),
     Shed(LoadShedder),
     Adaptive(AdaptiveLimiter),
 }
@@ -122,7 +123,10 @@ impl Depth {
         let holds = policies.iter().any(|p| {
             !matches!(
                 p,
-                Policy::Timeout(_) | Policy::Retry(_) | Policy::RateLimit(_)
+                Policy::Timeout(_)
+                    | Policy::Retry(_)
+                    | Policy::RateLimit(_)
+                    | Policy::SlidingWindow(_)
             )
         });
         match (policies.len(), hedges, holds) {
@@ -206,6 +210,14 @@ impl Pipeline {
     pub fn rate_limiters(&self) -> impl Iterator<Item = &RateLimiter> {
         self.each(|p| match p {
             Policy::RateLimit(x) => Some(x),
+            _ => None,
+        })
+    }
+
+    /// The pipeline's sliding-window limiters, outermost first.
+    pub fn sliding_window_limiters(&self) -> impl Iterator<Item = &SlidingWindowLimiter> {
+        self.each(|p| match p {
+            Policy::SlidingWindow(x) => Some(x),
             _ => None,
         })
     }

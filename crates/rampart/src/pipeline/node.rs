@@ -252,6 +252,7 @@ impl<M: Mode, I, T, E> Run<M, I, T, E> {
             Policy::Breaker(_)
             | Policy::Bulkhead(_)
             | Policy::RateLimit(_)
+            | Policy::SlidingWindow(_)
             | Policy::Shed(_)
             | Policy::Adaptive(_) => Run::Admit {
                 admitted: false,
