@@ -31,3 +31,12 @@ pub(crate) use std::sync::PoisonError;
 pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// Explores the interleavings of `model` with at most two preemptions per execution:
+/// the bound every loom model of the crate runs at.
+#[cfg(all(test, rampart_loom))]
+pub(crate) fn check_model(model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(model);
+}

@@ -9,11 +9,7 @@ use loom::thread;
 use super::{AdaptiveConfig, AdaptiveLimiter, AimdConfig};
 use crate::clock::ManualClock;
 
-fn check(model: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(model);
-}
+use crate::sync::check_model as check;
 
 fn limiter(min: u32, max: u32, initial: u32) -> AdaptiveLimiter {
     let aimd = AimdConfig::new().with_latency_threshold(Duration::from_millis(1));

@@ -68,11 +68,7 @@ impl Bulkhead {
     /// policy `"bulkhead"` when all permits are taken or the bulkhead is closed.
     #[inline]
     pub fn try_acquire(&self) -> Result<BulkheadPermit, Rejection> {
-        if self.inner.try_take() {
-            Ok(BulkheadPermit::new(Arc::clone(&self.inner)))
-        } else {
-            Err(self.inner.reject(None))
-        }
+        self.try_take_permit().ok_or_else(|| self.rejection())
     }
 
     /// Takes a permit, waiting in the queue when one is configured and all permits are

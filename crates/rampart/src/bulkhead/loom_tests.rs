@@ -19,12 +19,7 @@ use loom::thread;
 
 use super::{Bulkhead, BulkheadConfig};
 
-/// Explores the interleavings of `model` with at most two preemptions per execution.
-fn check(model: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(model);
-}
+use crate::sync::check_model as check;
 
 fn bulkhead(max: u32, queue: u32) -> Bulkhead {
     let config = BulkheadConfig::new()

@@ -10,12 +10,7 @@ use super::{BreakerConfig, BreakerPermit, BreakerState, CircuitBreaker};
 use crate::classify::OutcomeClass;
 use crate::clock::ManualClock;
 
-/// Explores the interleavings of `model` with at most two preemptions per execution.
-fn check(model: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(model);
-}
+use crate::sync::check_model as check;
 
 fn breaker(config: BreakerConfig) -> (CircuitBreaker, ManualClock) {
     let clock = ManualClock::new();

@@ -151,6 +151,22 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
 }
 
+/// Writes one accessor per kind of policy: the pipeline's policies of that kind,
+/// outermost first.
+macro_rules! policy_accessors {
+    ($($(#[$doc:meta])* $name:ident: $variant:ident($ty:ty);)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> impl Iterator<Item = &$ty> {
+                self.shared.policies.iter().filter_map(|p| match p {
+                    Policy::$variant(x) => Some(x),
+                    _ => None,
+                })
+            }
+        )*
+    };
+}
+
 /// Policies around calls to one dependency; see the [module docs](self).
 #[derive(Clone)]
 pub struct Pipeline {
@@ -187,64 +203,24 @@ impl Pipeline {
         &self.shared.name
     }
 
-    /// The pipeline's circuit breakers, outermost first: their state and snapshot are
-    /// what health checks and dashboards read, and operators force or reset them here.
-    pub fn circuit_breakers(&self) -> impl Iterator<Item = &CircuitBreaker> {
-        self.each(|p| match p {
-            Policy::Breaker(x) => Some(x),
-            _ => None,
-        })
-    }
-
-    /// The pipeline's bulkheads, outermost first, for their snapshots (active, queued,
-    /// rejected).
-    pub fn bulkheads(&self) -> impl Iterator<Item = &Bulkhead> {
-        self.each(|p| match p {
-            Policy::Bulkhead(x) => Some(x),
-            _ => None,
-        })
-    }
-
-    /// The pipeline's rate limiters, outermost first: their snapshots, and
-    /// [`set_quota`](RateLimiter::set_quota) to change a quota at run time.
-    pub fn rate_limiters(&self) -> impl Iterator<Item = &RateLimiter> {
-        self.each(|p| match p {
-            Policy::RateLimit(x) => Some(x),
-            _ => None,
-        })
-    }
-
-    /// The pipeline's sliding-window limiters, outermost first.
-    pub fn sliding_window_limiters(&self) -> impl Iterator<Item = &SlidingWindowLimiter> {
-        self.each(|p| match p {
-            Policy::SlidingWindow(x) => Some(x),
-            _ => None,
-        })
-    }
-
-    /// The pipeline's load shedders, outermost first (for their snapshots and the
-    /// adaptive mode's [`sample`](LoadShedder::sample)).
-    pub fn load_shedders(&self) -> impl Iterator<Item = &LoadShedder> {
-        self.each(|p| match p {
-            Policy::Shed(x) => Some(x),
-            _ => None,
-        })
-    }
-
-    /// The pipeline's adaptive concurrency limiters, outermost first.
-    pub fn concurrency_limiters(&self) -> impl Iterator<Item = &AdaptiveLimiter> {
-        self.each(|p| match p {
-            Policy::Adaptive(x) => Some(x),
-            _ => None,
-        })
-    }
-
-    /// The policies `pick` finds, outermost first.
-    fn each<'a, P: 'a>(
-        &'a self,
-        pick: fn(&'a Policy) -> Option<&'a P>,
-    ) -> impl Iterator<Item = &'a P> + 'a {
-        self.shared.policies.iter().filter_map(pick)
+    policy_accessors! {
+        /// The pipeline's circuit breakers, outermost first: their state and snapshot
+        /// are what health checks and dashboards read, and operators force or reset
+        /// them here.
+        circuit_breakers: Breaker(CircuitBreaker);
+        /// The pipeline's bulkheads, outermost first, for their snapshots (active,
+        /// queued, rejected).
+        bulkheads: Bulkhead(Bulkhead);
+        /// The pipeline's rate limiters, outermost first: their snapshots, and
+        /// [`set_quota`](RateLimiter::set_quota) to change a quota at run time.
+        rate_limiters: RateLimit(RateLimiter);
+        /// The pipeline's sliding-window limiters, outermost first.
+        sliding_window_limiters: SlidingWindow(SlidingWindowLimiter);
+        /// The pipeline's load shedders, outermost first (for their snapshots and the
+        /// adaptive mode's [`sample`](LoadShedder::sample)).
+        load_shedders: Shed(LoadShedder);
+        /// The pipeline's adaptive concurrency limiters, outermost first.
+        concurrency_limiters: Adaptive(AdaptiveLimiter);
     }
 
     /// The retry budget shared by this pipeline's retries and hedges, if any.

@@ -10,12 +10,7 @@ use super::quota::QuotaCell;
 use super::{RateLimitConfig, RateLimiter};
 use crate::clock::ManualClock;
 
-/// Explores the interleavings of `model` with at most two preemptions per execution.
-fn check(model: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(model);
-}
+use crate::sync::check_model as check;
 
 fn limiter(burst: u32) -> RateLimiter {
     let config = RateLimitConfig::per_second(1).with_burst(burst);

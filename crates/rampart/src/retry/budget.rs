@@ -586,12 +586,7 @@ mod loom_tests {
     use crate::clock::ManualClock;
     use loom::thread;
 
-    /// Explores the interleavings of `model` with at most two preemptions per execution.
-    fn check(model: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(2);
-        builder.check(model);
-    }
+    use crate::sync::check_model as check;
 
     /// A budget on a clock that never moves, so its window never rotates.
     fn budget(ratio: f64, min_per_second: u32, window: Duration) -> RetryBudget {

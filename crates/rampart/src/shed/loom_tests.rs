@@ -5,11 +5,7 @@ use loom::thread;
 
 use super::{LoadShedder, Priority, ShedConfig};
 
-fn check(model: impl Fn() + Sync + Send + 'static) {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(2);
-    builder.check(model);
-}
+use crate::sync::check_model as check;
 
 /// One slot for non-critical requests: every threshold at 100 % of a capacity of 1.
 fn one_slot() -> LoadShedder {
