@@ -13,6 +13,7 @@ use std::time::Duration;
 pub struct ConfigError {
     field: String,
     message: String,
+    policy: Option<usize>,
 }
 
 impl ConfigError {
@@ -21,6 +22,7 @@ impl ConfigError {
         ConfigError {
             field: field.into(),
             message: message.into(),
+            policy: None,
         }
     }
 
@@ -32,6 +34,19 @@ impl ConfigError {
     /// What is wrong with it.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The position of the policy at fault in its pipeline (outermost first), when the
+    /// error comes from building a pipeline; configuration files use it to point at the
+    /// line.
+    pub fn policy(&self) -> Option<usize> {
+        self.policy
+    }
+
+    /// The same error, located at the policy in position `index` of a pipeline.
+    pub fn at_policy(mut self, index: usize) -> Self {
+        self.policy = Some(index);
+        self
     }
 
     /// Prefixes the field path with `prefix` (e.g. the policy's place in a pipeline).

@@ -40,6 +40,7 @@ pub mod hedge;
 pub mod keyed;
 pub mod pipeline;
 pub mod rate_limit;
+pub mod registry;
 pub mod retry;
 pub mod shed;
 pub(crate) mod sync;

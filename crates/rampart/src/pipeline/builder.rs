@@ -38,7 +38,9 @@ impl fmt::Debug for PipelineBuilder {
 }
 
 impl PipelineBuilder {
-    pub(super) fn new(name: &str, config: PipelineConfig) -> Self {
+    /// Starts from plain configuration (a [`PipelineConfig`] read from a file, say), so
+    /// that a listener, a clock or a shared budget can still be added before building.
+    pub fn from_config(name: &str, config: PipelineConfig) -> Self {
         PipelineBuilder {
             name: name.into(),
             config,
@@ -130,6 +132,12 @@ impl PipelineBuilder {
         self
     }
 
+    /// Sends every event to `listener`, shared with other pipelines.
+    pub fn shared_listener(mut self, listener: Arc<dyn Listener>) -> Self {
+        self.listener = Some(listener);
+        self
+    }
+
     /// The clock for the retry budget and blocking sleeps (default: tokio's clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
@@ -157,7 +165,11 @@ impl PipelineBuilder {
         let policies = cfg
             .policies
             .iter()
-            .map(|p| p.build(&self.name, &clock, self.listener.as_ref()))
+            .enumerate()
+            .map(|(i, p)| {
+                p.build(&self.name, &clock, self.listener.as_ref())
+                    .map_err(|e| e.at_policy(i))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(b) = &cfg.retry_budget {
             // Named after the key in `PipelineConfig` (and configuration files).

@@ -186,7 +186,7 @@ impl fmt::Debug for Pipeline {
 impl Pipeline {
     /// Starts building a pipeline named `name` (used in rejections, events and metrics).
     pub fn builder(name: &str) -> PipelineBuilder {
-        PipelineBuilder::new(name, PipelineConfig::default())
+        PipelineBuilder::from_config(name, PipelineConfig::default())
     }
 
     /// Builds a pipeline from plain configuration.
@@ -195,7 +195,7 @@ impl Pipeline {
     ///
     /// A [`ConfigError`] naming the first field that cannot work.
     pub fn from_config(name: &str, config: &PipelineConfig) -> Result<Pipeline, ConfigError> {
-        PipelineBuilder::new(name, config.clone()).build()
+        PipelineBuilder::from_config(name, config.clone()).build()
     }
 
     /// The pipeline's name.
