@@ -1,5 +1,6 @@
 //! Command-line arguments of the `rampart` binary and how each subcommand runs.
 
+use crate::check::{check, Checked};
 use crate::{budget, report};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,7 +26,23 @@ pub enum Command {
     ///
     /// Example: rampart budget --sla 5s --overhead 500ms --timeout 2s --backoff 1s
     Budget(BudgetArgs),
+    /// Lint a configuration file for the seeds' pattern traps.
+    ///
+    /// Exit code 0 when clean, 1 with findings, 2 when the file cannot be read,
+    /// parsed or built. Example: rampart check config/shop.toml
+    Check(CheckArgs),
 }
+
+/// Arguments of `rampart check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file (TOML, one table per dependency).
+    #[arg(value_name = "CONFIG.toml")]
+    pub config: std::path::PathBuf,
+}
+
+/// The exit code of `rampart check` when it finds traps.
+pub const EXIT_FINDINGS: u8 = 1;
 
 /// Arguments of `rampart budget`. Durations use humantime syntax: `5s`, `500ms`, `1m 30s`.
 #[derive(Debug, Args)]
@@ -58,6 +75,29 @@ fn parse_duration(s: &str) -> Result<Duration, humantime::DurationError> {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Budget(args) => run_budget(&args),
+        Command::Check(args) => run_check(&args),
+    }
+}
+
+fn run_check(args: &CheckArgs) -> ExitCode {
+    let shown = args.config.display();
+    match check(&args.config) {
+        Checked::Unusable(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Checked::Findings(found) if found.is_empty() => {
+            println!("{shown}: no findings");
+            ExitCode::SUCCESS
+        }
+        Checked::Findings(found) => {
+            for finding in &found {
+                println!("{shown}: {finding}\n");
+            }
+            let n = found.len();
+            println!("{shown}: {n} finding{}", if n == 1 { "" } else { "s" });
+            ExitCode::from(EXIT_FINDINGS)
+        }
     }
 }
 
@@ -103,7 +143,9 @@ mod tests {
             "1s",
         ])
         .unwrap();
-        let Command::Budget(args) = cli.command;
+        let Command::Budget(args) = cli.command else {
+            panic!("parsed as another command");
+        };
         assert_eq!(args.backoff, Duration::ZERO);
         assert!(!args.json);
     }

@@ -139,6 +139,18 @@ impl ConfigFile {
         Some(line_of(&self.text, span.start))
     }
 
+    /// The line (from 1) of the `[health]` table, if the file has one.
+    pub fn health_line(&self) -> Option<usize> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            if line.trim_start().starts_with("[health]") {
+                return Some(line_of(&self.text, offset));
+            }
+            offset += line.len();
+        }
+        None
+    }
+
     /// Locates an error from building dependency `name`'s pipeline.
     pub(super) fn locate(&self, name: &str, err: &ConfigError) -> FileError {
         let field = err.field();
