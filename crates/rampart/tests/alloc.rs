@@ -154,6 +154,18 @@ fn the_full_default_pipeline_with_a_fallback_allocates_nothing_on_success() {
 }
 
 #[test]
+fn pipelines_from_the_shipped_example_allocate_as_pipelines_built_in_code() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/shop.toml");
+    let registry = rampart::registry::Registry::from_file(example).expect("valid");
+    for (name, p) in registry.pipelines() {
+        // Up to four policies nothing; more box the call once (as built in code).
+        let policies = registry.config().dependencies[name].pipeline.policies.len();
+        let expected = if policies <= 4 { 0 } else { 1_000 };
+        assert_eq!(allocations_per_ready_calls(p, 1_000), expected, "{name}");
+    }
+}
+
+#[test]
 fn more_than_four_policies_allocate_one_block_per_call() {
     let p = Pipeline::builder("payment")
         .timeout(Duration::from_secs(9))

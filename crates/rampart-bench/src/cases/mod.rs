@@ -126,6 +126,11 @@ pub const RATIOS: &[Ratio] = &[
         denominator: "failsafe_call_ok",
         max: 0.5,
     },
+    Ratio {
+        numerator: "rampart_pipeline_full_from_config_ok",
+        denominator: "rampart_pipeline_full_ok",
+        max: 1.1,
+    },
 ];
 
 #[cfg(test)]

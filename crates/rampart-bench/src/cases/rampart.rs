@@ -5,6 +5,7 @@ use crate::harness::{async_loop, Case};
 use rampart::bulkhead::BulkheadConfig;
 use rampart::circuit::BreakerConfig;
 use rampart::fallback::FallbackChain;
+use rampart::registry::Registry;
 use rampart::retry::RetryConfig;
 use rampart::Pipeline;
 use std::convert::Infallible;
@@ -21,7 +22,33 @@ pub const CASES: &[Case] = &[
     ),
     Case::new("rampart_pipeline_timeout_ok", pipeline_timeout_ok),
     Case::new("rampart_pipeline_full_ok", pipeline_full_ok),
+    Case::new(
+        "rampart_pipeline_full_from_config_ok",
+        pipeline_full_from_config_ok,
+    ),
 ];
+
+/// The default stack of [`pipeline_full_ok`] as a configuration file holds it.
+pub const FULL_STACK_TOML: &str = r#"
+[[dependencies.bench.policies]]
+policy = "bulkhead"
+max_concurrent = 20
+
+[[dependencies.bench.policies]]
+policy = "circuit_breaker"
+window = { kind = "count", size = 100 }
+failure_rate = 0.5
+
+[[dependencies.bench.policies]]
+policy = "retry"
+max_attempts = 3
+backoff = { kind = "exponential", initial = "100ms", factor = 2.0, max = "60s" }
+jitter = "full"
+
+[[dependencies.bench.policies]]
+policy = "timeout"
+duration = "1s"
+"#;
 
 /// The retry policy of both pipeline cases: exponential from 100 ms, 3 attempts.
 fn retry_config() -> RetryConfig {
@@ -83,12 +110,49 @@ fn pipeline_full_ok(iterations: u64) -> Duration {
         .timeout(Duration::from_secs(1))
         .build()
         .expect("the bench default pipeline is valid");
+    full_stack_loop(iterations, &pipeline)
+}
+
+/// [`pipeline_full_ok`]'s stack read from [`FULL_STACK_TOML`] by the registry.
+fn pipeline_full_from_config_ok(iterations: u64) -> Duration {
+    let registry = Registry::from_toml(FULL_STACK_TOML, "bench.toml")
+        .expect("the bench configuration is valid");
+    let pipeline = registry
+        .pipeline("bench")
+        .expect("it names the bench pipeline");
+    full_stack_loop(iterations, pipeline)
+}
+
+/// Calls that succeed at once through `pipeline`, with a static fallback outside it.
+fn full_stack_loop(iterations: u64, pipeline: &Pipeline) -> Duration {
     let fallback: FallbackChain<u64, Infallible> = FallbackChain::new().value("static", 0);
-    let (pipeline, fallback) = (&pipeline, &fallback);
+    let fallback = &fallback;
     async_loop(iterations, move |x| async move {
         pipeline
             .call_with_fallback(move || ready(Ok::<u64, Infallible>(x)), fallback)
             .await
             .map(|v| v.into_inner())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart::pipeline::PolicyConfig;
+    use rampart::timeout::TimeoutConfig;
+
+    /// The file holds exactly the stack the code case builds, so the two cases compare
+    /// like with like.
+    #[test]
+    fn the_configured_stack_is_the_coded_stack() {
+        let registry = Registry::from_toml(FULL_STACK_TOML, "bench.toml").unwrap();
+        let policies = &registry.config().dependencies["bench"].pipeline.policies;
+        let expected = [
+            PolicyConfig::Bulkhead(BulkheadConfig::new().with_max_concurrent(20)),
+            PolicyConfig::CircuitBreaker(BreakerConfig::count_window(100, 0.5)),
+            PolicyConfig::Retry(retry_config()),
+            PolicyConfig::Timeout(TimeoutConfig::new(Duration::from_secs(1))),
+        ];
+        assert_eq!(policies.as_slice(), expected.as_slice());
+    }
 }
