@@ -527,3 +527,30 @@ fn a_configuration_file_reads_as_documented() {
     assert!(toml::from_str::<ChaosConfig>("latency = \"-2s\"").is_err());
     assert!(toml::from_str::<ChaosConfig>("enabled = \"yes\"").is_err());
 }
+
+#[test]
+fn deciding_and_calls_that_pass_allocate_nothing() {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    fn poll_once<F: Future>(f: F) -> Poll<F::Output> {
+        pin!(f).poll(&mut Context::from_waker(Waker::noop()))
+    }
+    let off = injector(ChaosConfig::disabled().with_failure_rate(1.0));
+    let on = injector(
+        ChaosConfig::enabled()
+            .with_seed(1)
+            .with_failure_rate(0.1)
+            .with_schedule(Schedule::fail_first(5)),
+    );
+    let _ = on.decide();
+    let info = allocation_counter::measure(|| {
+        for i in 0..1_000_u64 {
+            assert!(off.decide().is_none());
+            let _ = on.decide();
+            let out = poll_once(off.call(move || async move { Ok::<_, ()>(i) }));
+            assert_eq!(out, Poll::Ready(Ok(i)));
+        }
+    });
+    assert_eq!(info.count_total, 0);
+}

@@ -161,13 +161,8 @@ impl FaultInjector {
         } else {
             FaultAction::Run
         };
-        let behavior = match inner.behavior_fn.get() {
-            Some(f) if hits(&inner.behavior, Stream::Behavior) => {
-                f();
-                true
-            }
-            _ => false,
-        };
+        let behavior = hits(&inner.behavior, Stream::Behavior)
+            && inner.behavior_fn.get().map(|f| f()).is_some();
         let fault = Fault {
             latency: (latency != 0).then(|| Duration::from_nanos(latency)),
             action,
