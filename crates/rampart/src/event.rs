@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::chaos::Fault;
 use crate::error::RejectionKind;
 use crate::shed::{DropReason, Priority};
 
@@ -150,6 +151,15 @@ pub enum EventKind<'a> {
         from: u32,
         /// The limit now.
         to: u32,
+    },
+    /// A fault injector injected a fault into a call: a latency, a failure, a
+    /// substitute outcome or a behavior (never [`Fault::NONE`](crate::chaos::Fault::NONE)).
+    FaultInjected {
+        /// The call's number since injection was switched on (or the injector
+        /// restarted), counting from 1.
+        call: u64,
+        /// What was injected.
+        fault: Fault,
     },
 }
 

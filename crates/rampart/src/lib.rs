@@ -28,6 +28,7 @@
 
 pub mod adaptive;
 pub mod bulkhead;
+pub mod chaos;
 pub mod circuit;
 pub mod classify;
 pub mod clock;

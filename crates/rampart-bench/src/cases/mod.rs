@@ -9,6 +9,7 @@ pub mod backon;
 pub mod baseline;
 pub mod breaker;
 pub mod bulkhead;
+pub mod chaos;
 pub mod failsafe;
 pub mod rampart;
 pub mod ratelimit;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Case> {
         bulkhead::CASES,
         ratelimit::CASES,
         shed::CASES,
+        chaos::CASES,
     ]
     .concat()
 }
@@ -130,6 +132,11 @@ pub const RATIOS: &[Ratio] = &[
         numerator: "rampart_pipeline_full_from_config_ok",
         denominator: "rampart_pipeline_full_ok",
         max: 1.1,
+    },
+    Ratio {
+        numerator: "rampart_chaos_decide_off",
+        denominator: "baseline_atomic_fetch_add",
+        max: 1.0,
     },
 ];
 
