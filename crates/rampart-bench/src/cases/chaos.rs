@@ -8,6 +8,7 @@
 
 use crate::harness::{async_loop, sync_loop, Case};
 use rampart::chaos::{ChaosConfig, FaultInjector};
+use rampart::retry::RetryConfig;
 use std::future::ready;
 use std::time::Duration;
 
@@ -16,7 +17,23 @@ pub const CASES: &[Case] = &[
     Case::new("rampart_chaos_decide_off", decide_off),
     Case::new("rampart_chaos_decide_on_rate_0_1", decide_on_rate_0_1),
     Case::new("rampart_chaos_injector_call_off_ok", injector_call_off_ok),
+    Case::new("rampart_chaos_off_call_ok", pipeline_chaos_off_call_ok),
 ];
+
+/// `rampart_pipeline_retry_timeout_ok`'s pipeline with a switched-off fault injection
+/// stage inside the per-attempt timeout: what having chaos configured but off costs.
+fn pipeline_chaos_off_call_ok(iterations: u64) -> Duration {
+    let pipeline = rampart::Pipeline::builder("bench")
+        .retry(RetryConfig::exponential(Duration::from_millis(100)).with_max_attempts(3))
+        .timeout(Duration::from_secs(1))
+        .chaos(ChaosConfig::disabled().with_failure_rate(1.0))
+        .build()
+        .expect("the bench pipeline is valid");
+    let pipeline = &pipeline;
+    async_loop(iterations, move |x| {
+        pipeline.call(move || ready(Ok::<u64, std::convert::Infallible>(x)))
+    })
+}
 
 fn injector(config: ChaosConfig) -> FaultInjector {
     FaultInjector::new("bench", &config).expect("the bench injector is valid")

@@ -134,6 +134,11 @@ pub const RATIOS: &[Ratio] = &[
         max: 1.1,
     },
     Ratio {
+        numerator: "rampart_chaos_off_call_ok",
+        denominator: "rampart_pipeline_retry_timeout_ok",
+        max: 1.05,
+    },
+    Ratio {
         numerator: "rampart_chaos_decide_off",
         denominator: "baseline_atomic_fetch_add",
         max: 1.0,

@@ -331,6 +331,7 @@ impl FaultInjector {
     }
 
     /// True when injection is on.
+    #[inline]
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled.load(Relaxed)
     }

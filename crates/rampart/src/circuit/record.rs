@@ -57,7 +57,10 @@ impl CircuitBreaker {
     /// ignored (not the dependency's fault).
     pub fn record_rejection(&self, permit: BreakerPermit, kind: RejectionKind) {
         let class = match kind {
-            RejectionKind::Timeout | RejectionKind::DeadlineExceeded => OutcomeClass::Failure,
+            // An injected fault stands for a failure of the dependency.
+            RejectionKind::Timeout | RejectionKind::DeadlineExceeded | RejectionKind::Injected => {
+                OutcomeClass::Failure
+            }
             _ => OutcomeClass::Ignored,
         };
         self.record_with_error(permit, class, &kind);

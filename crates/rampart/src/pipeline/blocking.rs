@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::admit::sample;
 use super::decide::{conclude, decide, judge, record_outcome, Conclusion, Outcome, Times};
 use super::{Policy, Shared};
+use crate::chaos::FaultInjector;
 use crate::circuit::CircuitBreaker;
 use crate::classify::Classify;
 use crate::clock::duration_to_nanos;
@@ -44,7 +45,10 @@ where
     E: fmt::Debug,
 {
     match shared.policies.get(depth) {
-        None => op().map_err(Error::Operation),
+        None => match &shared.innermost_chaos {
+            Some(injector) => chaos(shared, injector, || op().map_err(Error::Operation)),
+            None => op().map_err(Error::Operation),
+        },
         Some(Policy::Timeout(d)) => timeout(shared, depth, *d, op, c),
         Some(Policy::Retry(p)) => retry(shared, depth, p, op, c),
         Some(Policy::Hedge(h)) => hedge(shared, depth, h, op, c),
@@ -60,6 +64,7 @@ where
             s.try_acquire(current_priority().unwrap_or(Priority::Normal)),
             || step(shared, depth + 1, op, c),
         ),
+        Some(Policy::Chaos(injector)) => chaos(shared, injector, || step(shared, depth + 1, op, c)),
         Some(Policy::Adaptive(a)) => match a.try_acquire() {
             Ok(permit) => {
                 let out = step(shared, depth + 1, op, c);
@@ -69,6 +74,22 @@ where
             Err(r) => Err(Error::Rejected(r)),
         },
     }
+}
+
+/// Waits out the attempt's injected latency, then fails it or runs `then`.
+fn chaos<T, E>(
+    shared: &Shared,
+    injector: &FaultInjector,
+    then: impl FnOnce() -> Outcome<T, E>,
+) -> Outcome<T, E> {
+    let fault = injector.decide();
+    if let Some(d) = fault.latency {
+        shared.clock.sleep_blocking(d);
+    }
+    if fault.is_fail() {
+        return Err(Error::Rejected(injector.rejection()));
+    }
+    then()
 }
 
 /// Runs `then` while holding what a policy admitted the call with, or refuses.

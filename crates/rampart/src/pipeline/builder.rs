@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{PipelineConfig, PolicyConfig};
-use super::{Depth, Pipeline, Shared, MAX_POLICIES};
+use super::{Depth, Pipeline, Policy, Shared, MAX_POLICIES};
 use crate::adaptive::AdaptiveConfig;
 use crate::bulkhead::BulkheadConfig;
+use crate::chaos::ChaosConfig;
 use crate::circuit::BreakerConfig;
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
@@ -103,6 +104,13 @@ impl PipelineBuilder {
         self.policy(PolicyConfig::AdaptiveConcurrency(config))
     }
 
+    /// Adds fault injection (see [`chaos`](crate::chaos)): inside a retry it decides per
+    /// attempt, and a per-attempt timeout around it cuts an injected latency short.
+    /// Switch it at run time through [`Pipeline::fault_injectors`].
+    pub fn chaos(self, config: ChaosConfig) -> Self {
+        self.policy(PolicyConfig::Chaos(config))
+    }
+
     /// Adds a hedging policy.
     pub fn hedge(self, config: HedgeConfig) -> Self {
         self.policy(PolicyConfig::Hedge(config))
@@ -171,6 +179,14 @@ impl PipelineBuilder {
                     .map_err(|e| e.at_policy(i))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut policies = policies;
+        let innermost_chaos = match policies.last() {
+            Some(Policy::Chaos(_)) => match policies.pop() {
+                Some(Policy::Chaos(injector)) => Some(injector),
+                _ => None,
+            },
+            _ => None,
+        };
         if let Some(b) = &cfg.retry_budget {
             // Named after the key in `PipelineConfig` (and configuration files).
             b.validate().map_err(|e| {
@@ -189,6 +205,7 @@ impl PipelineBuilder {
                 name: self.name,
                 depth: Depth::of(&policies),
                 policies,
+                innermost_chaos,
                 events: Events::new(self.listener),
                 budget,
                 clock,

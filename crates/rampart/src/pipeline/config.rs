@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::Policy;
 use crate::adaptive::{AdaptiveConfig, AdaptiveLimiter};
 use crate::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::chaos::{ChaosConfig, FaultInjector};
 use crate::circuit::{BreakerConfig, CircuitBreaker};
 use crate::clock::Clock;
 use crate::config::ConfigError;
@@ -43,6 +44,9 @@ pub enum PolicyConfig {
     LoadShed(ShedConfig),
     /// A bulkhead whose size follows measured latency.
     AdaptiveConcurrency(AdaptiveConfig),
+    /// Fault injection (off unless `enabled`): errors and latency at a rate or on a
+    /// schedule, per attempt when inside a retry.
+    Chaos(ChaosConfig),
 }
 
 impl PolicyConfig {
@@ -88,6 +92,11 @@ impl PolicyConfig {
                 AdaptiveLimiter::with_clock(name, *a, clock.clone())?,
                 listener,
                 AdaptiveLimiter::with_listener,
+            )),
+            PolicyConfig::Chaos(c) => Policy::Chaos(listen(
+                FaultInjector::with_clock(name, c, clock.clone())?,
+                listener,
+                FaultInjector::with_listener,
             )),
         })
     }

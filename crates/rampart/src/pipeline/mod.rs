@@ -55,6 +55,7 @@ mod admit;
 mod blocking;
 mod builder;
 mod call;
+mod chaos;
 mod config;
 mod decide;
 mod hedging;
@@ -71,6 +72,7 @@ pub use self::call::Call;
 pub use self::config::{PipelineConfig, PolicyConfig};
 use crate::adaptive::AdaptiveLimiter;
 use crate::bulkhead::Bulkhead;
+use crate::chaos::FaultInjector;
 use crate::circuit::CircuitBreaker;
 use crate::classify::{Classify, DefaultClassifier};
 use crate::clock::Clock;
@@ -98,6 +100,7 @@ pub(crate) enum Policy {
     SlidingWindow(SlidingWindowLimiter),
     Shed(LoadShedder),
     Adaptive(AdaptiveLimiter),
+    Chaos(FaultInjector),
 }
 
 /// How deep a call's nest of stages is, and whether it can hedge.
@@ -127,6 +130,7 @@ impl Depth {
                     | Policy::Retry(_)
                     | Policy::RateLimit(_)
                     | Policy::SlidingWindow(_)
+                    | Policy::Chaos(_)
             )
         });
         match (policies.len(), hedges, holds) {
@@ -144,6 +148,9 @@ impl Depth {
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) policies: Vec<Policy>,
+    /// A fault injection stage listed last, run by the leaf rather than a node of its
+    /// own (it is not in `policies`).
+    pub(crate) innermost_chaos: Option<FaultInjector>,
     /// Which nest of stages a call needs, decided once.
     pub(crate) depth: Depth,
     pub(crate) events: Events,
@@ -178,6 +185,7 @@ impl fmt::Debug for Pipeline {
         f.debug_struct("Pipeline")
             .field("name", &self.shared.name)
             .field("policies", &self.shared.policies)
+            .field("innermost_chaos", &self.shared.innermost_chaos)
             .field("budget", &self.shared.budget.is_some())
             .finish()
     }
@@ -221,6 +229,16 @@ impl Pipeline {
         load_shedders: Shed(LoadShedder);
         /// The pipeline's adaptive concurrency limiters, outermost first.
         concurrency_limiters: Adaptive(AdaptiveLimiter);
+    }
+
+    /// The pipeline's fault injectors, outermost first: switch them on and off and tune
+    /// their rates at run time here.
+    pub fn fault_injectors(&self) -> impl Iterator<Item = &FaultInjector> {
+        let listed = self.shared.policies.iter().filter_map(|p| match p {
+            Policy::Chaos(x) => Some(x),
+            _ => None,
+        });
+        listed.chain(self.shared.innermost_chaos.as_ref())
     }
 
     /// The retry budget shared by this pipeline's retries and hedges, if any.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::admit::{admit, release, Held};
+use super::chaos::{chaos_before, ChaosRun};
 use super::decide::{conclude, decide, judge, Conclusion, Times};
 use super::hedging::{hedge_after, hedge_rest, HedgeRun};
 use super::stage::{Env, Step};
@@ -34,6 +35,8 @@ enum Run<M: Mode, I, T, E> {
     Timeout(Limit),
     Retry(RetryRun),
     Hedge(M::Hedge<I, T, E>),
+    /// Fault injection: what was decided for this attempt, once decided.
+    Chaos(ChaosRun),
     /// A breaker, bulkhead, rate limiter, shedder or adaptive limit: `admitted` once
     /// it let this call through; what it handed out is held until the call ends.
     Admit {
@@ -193,6 +196,11 @@ where
                         return p;
                     }
                 }
+                (Run::Chaos(run), Some(Policy::Chaos(injector))) => {
+                    if let Flow::Return(p) = chaos_before(run, injector, env) {
+                        return p;
+                    }
+                }
                 (Run::Admit { admitted, held }, Some(p)) if !*admitted => {
                     if let Flow::Return(p) = admit(p, M::held(held), cx, env) {
                         return p;
@@ -249,6 +257,7 @@ impl<M: Mode, I, T, E> Run<M, I, T, E> {
                 wake_at: None,
             }),
             Policy::Hedge(_) => Run::Hedge(M::no_hedge()),
+            Policy::Chaos(_) => Run::Chaos(ChaosRun::new()),
             Policy::Breaker(_)
             | Policy::Bulkhead(_)
             | Policy::RateLimit(_)

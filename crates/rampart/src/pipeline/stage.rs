@@ -19,7 +19,9 @@ use std::task::{ready, Context, Poll};
 
 use tokio::time::Instant;
 
+use super::chaos::{chaos_before, ChaosRun};
 use super::decide::Outcome;
+use super::node::Flow;
 use super::Shared;
 use crate::error::{Error, Rejection, RejectionKind};
 
@@ -93,6 +95,8 @@ pin_project_lite::pin_project! {
     pub(crate) struct Leaf<Fut> {
         #[pin]
         fut: Option<Fut>,
+        // The innermost fault injection stage's state, when the pipeline has one.
+        chaos: ChaosRun,
     }
 }
 
@@ -103,7 +107,10 @@ where
 {
     #[inline]
     fn fresh() -> Self {
-        Leaf { fut: None }
+        Leaf {
+            fut: None,
+            chaos: ChaosRun::new(),
+        }
     }
 
     #[inline(always)]
@@ -115,6 +122,11 @@ where
     ) -> Poll<()> {
         let mut this = self.project();
         if this.fut.is_none() {
+            if let Some(injector) = &env.shared.innermost_chaos {
+                if let Flow::Return(p) = chaos_before(this.chaos, injector, env) {
+                    return p;
+                }
+            }
             this.fut.set(Some((env.op)()));
         }
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {

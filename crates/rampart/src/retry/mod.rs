@@ -4,8 +4,9 @@
 //! a per-attempt timeout inside it and a circuit breaker outside it, so the breaker
 //! counts one failure per request rather than one per attempt. What is retryable comes
 //! from the [`Classifier`](crate::classify::Classifier); rejections from inner policies
-//! are retried only for the kinds in [`RetryConfig::retry_on`] (by default only a
-//! per-attempt `Timeout`).
+//! are retried only for the kinds in [`RetryConfig::retry_on`] (by default a
+//! per-attempt `Timeout` and an `Injected` fault, which stands for a failure of the
+//! dependency).
 //!
 //! Before each retry the policy checks, in order: the attempt limit, the elapsed-time
 //! limit, the request-wide deadline (a backoff sleep that would end at or after it is not
@@ -55,7 +56,7 @@ use crate::error::RejectionKind;
 /// | `jitter` | full |
 /// | `max_elapsed` | none |
 /// | `max_retry_after` | the backoff's cap |
-/// | `retry_on` | `[timeout]` |
+/// | `retry_on` | `[timeout, injected]` |
 /// | `use_budget` | true (the pipeline's retry budget) |
 /// | `seed` | none (thread-local randomness) |
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,7 +98,7 @@ impl RetryConfig {
             jitter: Jitter::Full,
             max_elapsed: None,
             max_retry_after: None,
-            retry_on: vec![RejectionKind::Timeout],
+            retry_on: vec![RejectionKind::Timeout, RejectionKind::Injected],
             use_budget: true,
             seed: None,
         }
