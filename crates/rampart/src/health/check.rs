@@ -105,14 +105,18 @@ impl Check {
     /// The slot that runs it, with the registry's settings filled in.
     pub(super) fn into_slot(
         self,
+        probe: &str,
         default_timeout: Duration,
         default_ttl: Duration,
         latch: bool,
     ) -> Result<Slot, ConfigError> {
-        let field = format!("health.checks.{}", self.name);
         if self.name.is_empty() {
-            return Err(ConfigError::new("health.checks", "a check needs a name"));
+            return Err(ConfigError::new(
+                format!("health.{probe}"),
+                "a check needs a name",
+            ));
         }
+        let field = format!("health.{probe}.{}", self.name);
         let timeout = self.timeout.unwrap_or(default_timeout);
         positive("timeout", timeout).map_err(|e| e.within(&field))?;
         Ok(Slot {
@@ -147,6 +151,13 @@ pub(super) struct Outcome {
     pub(super) took: Duration,
 }
 
+/// What a probe does next.
+enum Step {
+    Done(Outcome),
+    Lead(watch::Sender<Option<Outcome>>),
+    Wait(watch::Receiver<Option<Outcome>>),
+}
+
 #[derive(Default)]
 struct SlotState {
     last: Option<Outcome>,
@@ -176,22 +187,24 @@ impl Slot {
     /// for it then start another.
     pub(super) async fn probe(&self, clock: &dyn Clock) -> Outcome {
         loop {
-            let mut waiting = {
+            let step = {
                 let mut state = self.lock();
-                if let Some(last) = &state.last {
-                    if self.is_fresh(last, clock.now_nanos()) {
-                        return last.clone();
+                match (&state.last, &state.running) {
+                    (Some(last), _) if self.is_fresh(last, clock.now_nanos()) => {
+                        Step::Done(last.clone())
                     }
-                }
-                match &state.running {
-                    Some(rx) => rx.clone(),
-                    None => {
+                    (_, Some(rx)) => Step::Wait(rx.clone()),
+                    (_, None) => {
                         let (tx, rx) = watch::channel(None);
                         state.running = Some(rx);
-                        drop(state);
-                        return self.lead(tx, clock).await;
+                        Step::Lead(tx)
                     }
                 }
+            };
+            let mut waiting = match step {
+                Step::Done(outcome) => return outcome,
+                Step::Lead(tx) => return self.lead(tx, clock).await,
+                Step::Wait(rx) => rx,
             };
             let found = waiting.wait_for(Option::is_some).await.ok().and_then(|o| o.clone());
             if let Some(outcome) = found {

@@ -30,7 +30,7 @@
 //! probe handler is `(report.http_status(), report.to_json())`.
 //!
 //! ```
-//! use rampart::circuit::{CircuitBreaker, CircuitBreakerConfig};
+//! use rampart::circuit::{BreakerConfig, CircuitBreaker};
 //! use rampart::health::{Check, HealthRegistry, Status};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -39,7 +39,7 @@
 //! health.add_readiness_check(Check::new("database", || async { Ok::<(), String>(()) }))?;
 //! health.add_readiness_check(Check::new("recommendations", || async { Err("503") }).optional())?;
 //!
-//! let payment = CircuitBreaker::new("payment", CircuitBreakerConfig::default())?;
+//! let payment = CircuitBreaker::new("payment", BreakerConfig::default())?;
 //! health.add_policy("payment", payment.clone());
 //! payment.force_open();
 //!
@@ -245,10 +245,11 @@ impl HealthRegistry {
         latch: bool,
     ) -> Result<(), ConfigError> {
         let config = &self.inner.config;
-        let slot = check.into_slot(config.check_timeout, config.cache_ttl, latch)?;
+        let probe = if latch { "startup" } else { "readiness" };
+        let slot = check.into_slot(probe, config.check_timeout, config.cache_ttl, latch)?;
         let mut list = write(list);
         if list.iter().any(|s| s.name == slot.name) {
-            return Err(duplicate(if latch { "startup" } else { "readiness" }, &slot.name));
+            return Err(duplicate(probe, &slot.name));
         }
         list.push(Arc::new(slot));
         Ok(())
