@@ -99,7 +99,10 @@ fn unknown_and_invalid_names_are_errors() {
     assert_eq!(flags.is_enabled("nope"), Err(unknown.clone()));
     assert_eq!(flags.flag("nope").unwrap_err(), unknown);
     assert_eq!(unknown.to_string(), "unknown flag \"nope\"");
-    assert!(flags.names().is_empty(), "setting an unknown flag does not define it");
+    assert!(
+        flags.names().is_empty(),
+        "setting an unknown flag does not define it"
+    );
     for bad in ["", "has space", "semi;colon", "é"] {
         let e = flags.define(bad, true).unwrap_err();
         assert!(matches!(e, FlagError::InvalidName { .. }), "{bad:?}: {e:?}");
@@ -131,7 +134,9 @@ fn flips_are_reported_as_events() {
     let sink = Arc::clone(&seen);
     let flags = Flags::new().with_listener(Arc::new(move |e: &rampart::event::Event<'_>| {
         if let EventKind::FlagChanged { flag, enabled } = e.kind {
-            sink.lock().unwrap().push((e.pipeline.to_owned(), flag.to_owned(), enabled));
+            sink.lock()
+                .unwrap()
+                .push((e.pipeline.to_owned(), flag.to_owned(), enabled));
         }
     }));
     flags.define("reviews", true).unwrap();
@@ -150,11 +155,18 @@ fn the_store_is_read_at_definition_and_on_refresh() {
     let flags = Flags::with_store(store.clone()).with_listener(Arc::new(recorder.clone()));
     let reviews = flags.define("reviews", true).unwrap();
     let recs = flags.define("recommendations", true).unwrap();
-    assert!(!reviews.is_enabled(), "the store's value wins over the default");
+    assert!(
+        !reviews.is_enabled(),
+        "the store's value wins over the default"
+    );
     assert!(recs.is_enabled());
 
     flags.disable("recommendations").unwrap();
-    assert_eq!(store.get("recommendations"), Some(false), "set writes through");
+    assert_eq!(
+        store.get("recommendations"),
+        Some(false),
+        "set writes through"
+    );
 
     // Another process changes the shared store; refresh applies it.
     store.set("reviews", true).unwrap();

@@ -93,8 +93,16 @@ async fn liveness_stays_up_with_every_breaker_open_and_calls_no_dependency() {
         assert_eq!(live.http_status(), 200);
         advance(Duration::from_millis(100)).await;
     }
-    assert_eq!(ready_runs.load(Ordering::SeqCst), 0, "a readiness check ran");
-    assert_eq!(startup_runs.load(Ordering::SeqCst), 0, "a startup check ran");
+    assert_eq!(
+        ready_runs.load(Ordering::SeqCst),
+        0,
+        "a readiness check ran"
+    );
+    assert_eq!(
+        startup_runs.load(Ordering::SeqCst),
+        0,
+        "a startup check ran"
+    );
     assert_eq!(reads.load(Ordering::SeqCst), 0, "a policy was read");
     assert_eq!(event_loop.load(Ordering::SeqCst), 100);
 
@@ -137,7 +145,9 @@ async fn a_slow_dependency_is_not_ready_within_its_timeout() {
     // A check's own timeout wins over the registry's.
     let health = HealthRegistry::new();
     health
-        .add_readiness_check(counted("db", &runs, secs(30), true).with_timeout(Duration::from_millis(500)))
+        .add_readiness_check(
+            counted("db", &runs, secs(30), true).with_timeout(Duration::from_millis(500)),
+        )
         .unwrap();
     let start = Instant::now();
     let ready = health.readiness().await;
@@ -162,7 +172,11 @@ async fn results_are_reused_within_the_cache_interval_and_refreshed_after() {
 
     advance(Duration::from_millis(4_990)).await;
     let cached = health.readiness().await;
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "reused within 5 s of the end of the run");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "reused within 5 s of the end of the run"
+    );
     assert_eq!(cached.check("database").unwrap().age_ms, 4_990);
 
     advance(Duration::from_millis(10)).await;
@@ -173,7 +187,9 @@ async fn results_are_reused_within_the_cache_interval_and_refreshed_after() {
     // A registry-wide and a per-check interval.
     let health = HealthRegistry::with_config(HealthConfig::new().with_cache_ttl(secs(1))).unwrap();
     let (a, b) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
-    health.add_readiness_check(counted("a", &a, Duration::ZERO, true)).unwrap();
+    health
+        .add_readiness_check(counted("a", &a, Duration::ZERO, true))
+        .unwrap();
     health
         .add_readiness_check(counted("b", &b, Duration::ZERO, true).with_cache_ttl(secs(10)))
         .unwrap();
@@ -194,7 +210,11 @@ async fn a_failure_is_cached_too() {
     for _ in 0..10 {
         assert_eq!(health.readiness().await.status, Status::Down);
     }
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "probes must not stampede a failing dependency");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "probes must not stampede a failing dependency"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -232,7 +252,11 @@ async fn a_cancelled_leading_probe_hands_the_run_to_a_waiting_one() {
     let (cut, report) = tokio::join!(leader, follower);
     assert!(cut.is_err(), "the leading probe was cut at 300 ms");
     assert_eq!(report.status, Status::Up);
-    assert_eq!(runs.load(Ordering::SeqCst), 2, "the waiting probe started a new run");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the waiting probe started a new run"
+    );
     assert_eq!(start.elapsed(), Duration::from_millis(1_300));
     // And the run it finished is cached.
     health.readiness().await;
@@ -243,8 +267,12 @@ async fn a_cancelled_leading_probe_hands_the_run_to_a_waiting_one() {
 async fn checks_run_concurrently() {
     let health = HealthRegistry::new();
     let runs = Arc::new(AtomicU32::new(0));
-    health.add_readiness_check(counted("database", &runs, secs(1), true)).unwrap();
-    health.add_readiness_check(counted("cache", &runs, secs(1), true)).unwrap();
+    health
+        .add_readiness_check(counted("database", &runs, secs(1), true))
+        .unwrap();
+    health
+        .add_readiness_check(counted("cache", &runs, secs(1), true))
+        .unwrap();
     health
         .add_readiness_check(counted("search", &runs, Duration::from_millis(1_500), true))
         .unwrap();
@@ -261,7 +289,9 @@ async fn checks_run_concurrently() {
 async fn an_optional_failure_degrades_and_a_critical_one_takes_readiness_down() {
     let health = HealthRegistry::new();
     let runs = Arc::new(AtomicU32::new(0));
-    health.add_readiness_check(counted("database", &runs, Duration::ZERO, true)).unwrap();
+    health
+        .add_readiness_check(counted("database", &runs, Duration::ZERO, true))
+        .unwrap();
     health
         .add_readiness_check(counted("recommendations", &runs, Duration::ZERO, false).optional())
         .unwrap();
@@ -271,7 +301,9 @@ async fn an_optional_failure_degrades_and_a_critical_one_takes_readiness_down() 
     assert_eq!((recs.status, recs.critical), (Status::Down, false));
     assert_eq!(recs.error.as_deref(), Some("connection refused"));
 
-    health.add_readiness_check(counted("payment", &runs, Duration::ZERO, false)).unwrap();
+    health
+        .add_readiness_check(counted("payment", &runs, Duration::ZERO, false))
+        .unwrap();
     let ready = health.readiness().await;
     assert_eq!((ready.status, ready.http_status()), (Status::Down, 503));
 }
@@ -286,7 +318,13 @@ async fn startup_waits_for_its_checks_and_then_never_runs_them_again() {
         .add_startup_check(Check::new("cache_warm", move || {
             counter.fetch_add(1, Ordering::SeqCst);
             let done = warmed.load(Ordering::SeqCst) > 0;
-            async move { if done { Ok(()) } else { Err("warming") } }
+            async move {
+                if done {
+                    Ok(())
+                } else {
+                    Err("warming")
+                }
+            }
         }))
         .unwrap();
     let ready_runs = Arc::new(AtomicU32::new(0));
@@ -296,12 +334,27 @@ async fn startup_waits_for_its_checks_and_then_never_runs_them_again() {
     assert!(!health.is_started());
 
     let startup = health.startup().await;
-    assert_eq!((startup.status, startup.http_status(), startup.started), (Status::Down, 503, false));
+    assert_eq!(
+        (startup.status, startup.http_status(), startup.started),
+        (Status::Down, 503, false)
+    );
     let ready = health.readiness().await;
     assert_eq!((ready.status, ready.started), (Status::Down, false));
-    assert_eq!(ready_runs.load(Ordering::SeqCst), 0, "no dependency check before startup");
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "the failure is cached like any other");
-    assert_eq!(health.liveness().status, Status::Up, "liveness does not wait for startup");
+    assert_eq!(
+        ready_runs.load(Ordering::SeqCst),
+        0,
+        "no dependency check before startup"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "the failure is cached like any other"
+    );
+    assert_eq!(
+        health.liveness().status,
+        Status::Up,
+        "liveness does not wait for startup"
+    );
 
     warm.store(1, Ordering::SeqCst);
     advance(secs(1)).await;
@@ -315,7 +368,11 @@ async fn startup_waits_for_its_checks_and_then_never_runs_them_again() {
         assert_eq!(health.startup().await.status, Status::Up);
         assert_eq!(health.readiness().await.status, Status::Up);
     }
-    assert_eq!(runs.load(Ordering::SeqCst), 2, "a passed startup check never runs again");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "a passed startup check never runs again"
+    );
     let startup = health.startup().await;
     assert_eq!(startup.check("cache_warm").unwrap().status, Status::Up);
 }
@@ -343,22 +400,34 @@ async fn the_report_lists_every_registered_policy() {
     let closed = CircuitBreaker::new("search", BreakerConfig::count_window(4, 0.5)).unwrap();
     for ok in [true, false, true, true] {
         let _ = closed
-            .call(|| async move { if ok { Ok(()) } else { Err("e") } })
+            .call(|| async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err("e")
+                }
+            })
             .await;
     }
     let tenants: KeyedBreakers<String> =
         KeyedBreakers::new("tenant", BreakerConfig::consecutive(1), KeyedConfig::new()).unwrap();
     let (b, p) = tenants.try_acquire(&"acme".to_owned()).unwrap();
     b.record(p, rampart::classify::OutcomeClass::Failure);
-    tenants.try_acquire(&"globex".to_owned()).map(|(_, p)| drop(p)).unwrap();
+    tenants
+        .try_acquire(&"globex".to_owned())
+        .map(|(_, p)| drop(p))
+        .unwrap();
     let bulkhead = Bulkhead::new("payment", BulkheadConfig::new().with_max_concurrent(4)).unwrap();
     let _held = bulkhead.try_acquire().unwrap();
     let blocking = BlockingBulkhead::new("reports", BlockingBulkheadConfig::new()).unwrap();
     let limiter = RateLimiter::new("api", RateLimitConfig::per_second(10)).unwrap();
     limiter.check().unwrap();
-    let keyed_limiter: KeyedRateLimiter<String> =
-        KeyedRateLimiter::new("per_user", RateLimitConfig::per_second(5), KeyedConfig::new())
-            .unwrap();
+    let keyed_limiter: KeyedRateLimiter<String> = KeyedRateLimiter::new(
+        "per_user",
+        RateLimitConfig::per_second(5),
+        KeyedConfig::new(),
+    )
+    .unwrap();
     let window = SlidingWindowLimiter::new("login", SlidingWindowConfig::per_minute(100)).unwrap();
     let shedder = LoadShedder::new("frontend", ShedConfig::new(100)).unwrap();
     let queue = WorkQueue::new("jobs", WorkQueueConfig::new()).unwrap();
@@ -415,7 +484,10 @@ async fn the_report_lists_every_registered_policy() {
     }
     match &report.policies[1].state {
         PolicyState::CircuitBreaker(b) => {
-            assert_eq!((b.state.as_str(), b.calls_in_window, b.failures_in_window), ("closed", 4, 1));
+            assert_eq!(
+                (b.state.as_str(), b.calls_in_window, b.failures_in_window),
+                ("closed", 4, 1)
+            );
             assert_eq!(b.failure_rate, 0.25);
             assert_eq!(b.time_until_half_open_ms, None);
         }
@@ -424,8 +496,11 @@ async fn the_report_lists_every_registered_policy() {
     match &report.policies[2].state {
         PolicyState::KeyedCircuitBreakers(k) => {
             assert_eq!(k.keys, 2);
-            let states: Vec<(&str, &str)> =
-                k.breakers.iter().map(|b| (b.key.as_str(), b.breaker.state.as_str())).collect();
+            let states: Vec<(&str, &str)> = k
+                .breakers
+                .iter()
+                .map(|b| (b.key.as_str(), b.breaker.state.as_str()))
+                .collect();
             assert_eq!(states, [("acme", "open"), ("globex", "closed")]);
             assert_eq!(report.policies[2].status, Status::Degraded);
         }
@@ -459,14 +534,20 @@ async fn the_report_lists_every_registered_policy() {
         PolicyState::CircuitBreaker(b) => assert_eq!(b.time_until_half_open_ms, Some(0)),
         other => panic!("{other:?}"),
     }
-    assert_eq!(limiter.snapshot().available, 10, "refilled, none taken by reading");
+    assert_eq!(
+        limiter.snapshot().available,
+        10,
+        "refilled, none taken by reading"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn reports_round_trip_through_json() {
     let health = HealthRegistry::new();
     let runs = Arc::new(AtomicU32::new(0));
-    health.add_readiness_check(counted("database", &runs, Duration::ZERO, true)).unwrap();
+    health
+        .add_readiness_check(counted("database", &runs, Duration::ZERO, true))
+        .unwrap();
     health
         .add_readiness_check(counted("recommendations", &runs, secs(5), true).optional())
         .unwrap();
@@ -525,20 +606,32 @@ fn bad_registrations_are_config_errors() {
     assert_eq!(e.field(), "health.readiness.db");
     health.add_startup_check(ok()).unwrap();
     let e = health
-        .add_readiness_check(Check::new("slow", || async { Ok::<(), String>(()) }).with_timeout(Duration::ZERO))
+        .add_readiness_check(
+            Check::new("slow", || async { Ok::<(), String>(()) }).with_timeout(Duration::ZERO),
+        )
         .unwrap_err();
     assert_eq!(e.field(), "health.readiness.slow.timeout");
     let e = health
         .add_readiness_check(Check::new("", || async { Ok::<(), String>(()) }))
         .unwrap_err();
     assert_eq!(e.field(), "health.readiness");
-    health.add_liveness_check("loop", || Ok::<(), String>(())).unwrap();
-    assert!(health.add_liveness_check("loop", || Ok::<(), String>(())).is_err());
+    health
+        .add_liveness_check("loop", || Ok::<(), String>(()))
+        .unwrap();
+    assert!(health
+        .add_liveness_check("loop", || Ok::<(), String>(()))
+        .is_err());
     let e = HealthRegistry::with_config(HealthConfig::new().with_check_timeout(Duration::ZERO))
         .unwrap_err();
     assert_eq!(e.field(), "health.check_timeout");
 
-    let config: HealthConfig = toml::from_str("cache_ttl = \"10s\"\ncheck_timeout = \"500ms\"").unwrap();
-    assert_eq!(config, HealthConfig::new().with_cache_ttl(secs(10)).with_check_timeout(Duration::from_millis(500)));
+    let config: HealthConfig =
+        toml::from_str("cache_ttl = \"10s\"\ncheck_timeout = \"500ms\"").unwrap();
+    assert_eq!(
+        config,
+        HealthConfig::new()
+            .with_cache_ttl(secs(10))
+            .with_check_timeout(Duration::from_millis(500))
+    );
     assert!(toml::from_str::<HealthConfig>("cache_tl = \"10s\"").is_err());
 }

@@ -10,6 +10,7 @@ pub mod baseline;
 pub mod breaker;
 pub mod bulkhead;
 pub mod failsafe;
+pub mod flags;
 pub mod rampart;
 pub mod ratelimit;
 pub mod shed;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Case> {
         bulkhead::CASES,
         ratelimit::CASES,
         shed::CASES,
+        flags::CASES,
     ]
     .concat()
 }
@@ -125,6 +127,11 @@ pub const RATIOS: &[Ratio] = &[
         numerator: "rampart_pipeline_full_ok",
         denominator: "failsafe_call_ok",
         max: 0.5,
+    },
+    Ratio {
+        numerator: "rampart_flag_is_enabled",
+        denominator: "baseline_atomic_fetch_add",
+        max: 1.0,
     },
 ];
 

@@ -7,7 +7,7 @@
 //! atomic load, and [flips](Flags::set) them at run time; every handle sees a flip at
 //! once. Values live in a [`FlagStore`]: [`InMemoryFlagStore`] by default, a shared
 //! store (Redis, later) behind the same trait. Each flip is reported to an optional
-//! [`Listener`] as [`EventKind::FlagChanged`](crate::event::EventKind::FlagChanged), and
+//! [`Listener`] as [`EventKind::FlagChanged`], and
 //! [`Flags::snapshot`] lists every flag as JSON for the health report.
 //!
 //! Unknown names are a [`FlagError`], never a panic. Names are 1 to [`MAX_NAME_LEN`]
@@ -103,7 +103,7 @@ impl Flags {
     }
 
     /// Reports every flip to `listener` as
-    /// [`EventKind::FlagChanged`](crate::event::EventKind::FlagChanged).
+    /// [`EventKind::FlagChanged`].
     ///
     /// Call it right after construction; a registry keeps the first listener it is
     /// given. The listener runs on the thread that flipped the flag, after the flip.
@@ -126,7 +126,11 @@ impl Flags {
         if let Some(flag) = self.lookup(name) {
             return Ok(flag);
         }
-        let mut flags = self.inner.flags.write().unwrap_or_else(PoisonError::into_inner);
+        let mut flags = self
+            .inner
+            .flags
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let cell = flags.entry(name.into()).or_insert_with(|| {
             let enabled = self.inner.store.get(name).unwrap_or(default);
             Arc::new(Cell::new(name, default, enabled))
@@ -248,11 +252,17 @@ impl Flags {
     }
 
     fn read_flags(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Box<str>, Arc<Cell>>> {
-        self.inner.flags.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .flags
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock_writes(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner.writes.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .writes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn emit(&self, flag: &str, enabled: bool) {

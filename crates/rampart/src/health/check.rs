@@ -206,7 +206,11 @@ impl Slot {
                 Step::Lead(tx) => return self.lead(tx, clock).await,
                 Step::Wait(rx) => rx,
             };
-            let found = waiting.wait_for(Option::is_some).await.ok().and_then(|o| o.clone());
+            let found = waiting
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|o| o.clone());
             if let Some(outcome) = found {
                 return outcome;
             }

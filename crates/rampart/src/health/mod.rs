@@ -91,7 +91,7 @@
 //! | how long a check's result is reused ([`HealthConfig::cache_ttl`]) | 5 s |
 //! | a check is | critical (fails readiness) |
 //! | startup | complete once every startup check passed (at once without any) |
-//! | clock | [`TokioClock`](crate::clock::TokioClock) (follows paused time) |
+//! | clock | [`TokioClock`] (follows paused time) |
 
 mod check;
 mod config;
@@ -105,9 +105,9 @@ pub use self::check::{Check, CheckFuture};
 pub use self::config::HealthConfig;
 pub use self::policy::{DependenciesReport, PolicyReport, PolicySource};
 pub use self::policy_state::{
-    AdaptiveReport, BlockingBulkheadReport, BreakerReport, BulkheadReport,
-    KeyedBreakerReport, KeyedBreakersReport, KeyedRateLimiterReport, LoadShedderReport,
-    PolicyState, RateLimiterReport, ShedCounts, SlidingWindowReport, WorkQueueReport,
+    AdaptiveReport, BlockingBulkheadReport, BreakerReport, BulkheadReport, KeyedBreakerReport,
+    KeyedBreakersReport, KeyedRateLimiterReport, LoadShedderReport, PolicyState, RateLimiterReport,
+    ShedCounts, SlidingWindowReport, WorkQueueReport,
 };
 pub use self::report::{CheckReport, ProbeReport};
 pub use self::status::{Probe, Status};

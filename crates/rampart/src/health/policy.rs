@@ -149,6 +149,9 @@ impl DependenciesReport {
 
     /// The flag `name`'s value, if it is in the report.
     pub fn flag(&self, name: &str) -> Option<bool> {
-        self.flags.iter().find(|f| f.name == name).map(|f| f.enabled)
+        self.flags
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.enabled)
     }
 }

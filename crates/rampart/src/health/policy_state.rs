@@ -55,7 +55,9 @@ impl PolicyState {
                 .map_or(Status::Up, |s| s.min(Status::Degraded)),
             PolicyState::Bulkhead(b) if b.closed => Status::Down,
             PolicyState::Bulkhead(b) => full(b.active >= b.max_concurrent),
-            PolicyState::BlockingBulkhead(b) => full(b.busy >= b.max_threads && b.queued >= b.queue_capacity),
+            PolicyState::BlockingBulkhead(b) => {
+                full(b.busy >= b.max_threads && b.queued >= b.queue_capacity)
+            }
             PolicyState::WorkQueue(q) if q.closed => Status::Down,
             PolicyState::WorkQueue(q) => full(q.queued >= q.capacity as usize),
             PolicyState::LoadShedder(s) => full(s.level != ShedLevel::AcceptAll.as_str()),
