@@ -281,7 +281,9 @@ impl HealthRegistry {
     /// The liveness probe: the process only. Runs the liveness checks (synchronous,
     /// in-process) and nothing else: no dependency check, no policy.
     pub fn liveness(&self) -> ProbeReport {
-        let checks: Vec<CheckReport> = read(&self.inner.liveness)
+        // Cloned out of the lock, so that a check may use the registry.
+        let list = read(&self.inner.liveness).clone();
+        let checks: Vec<CheckReport> = list
             .iter()
             .map(|(name, check)| CheckReport::sync(name, check()))
             .collect();
@@ -317,7 +319,8 @@ impl HealthRegistry {
 
     /// Every registered policy's figures and every flag; runs no check.
     pub fn dependencies(&self) -> DependenciesReport {
-        let policies: Vec<PolicyReport> = read(&self.inner.policies)
+        let sources = read(&self.inner.policies).clone();
+        let policies: Vec<PolicyReport> = sources
             .iter()
             .map(|(name, source)| {
                 let state = source.policy_state();
