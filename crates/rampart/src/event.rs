@@ -161,6 +161,15 @@ pub enum EventKind<'a> {
         /// What was injected.
         fault: Fault,
     },
+    /// A feature flag was flipped (by [`Flags::set`](crate::flags::Flags::set), or by
+    /// [`Flags::refresh`](crate::flags::Flags::refresh) finding a new value in the
+    /// store). The event's `pipeline` is the flag registry's name ("flags" by default).
+    FlagChanged {
+        /// The flag's name (e.g. "recommendations").
+        flag: &'a str,
+        /// Its value now.
+        enabled: bool,
+    },
 }
 
 /// Receives events. Must be cheap and must not block: it runs on the caller's task.

@@ -37,6 +37,8 @@ pub mod deadline;
 pub mod error;
 pub mod event;
 pub mod fallback;
+pub mod flags;
+pub mod health;
 pub mod hedge;
 pub mod keyed;
 pub mod pipeline;

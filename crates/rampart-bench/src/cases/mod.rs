@@ -11,6 +11,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod chaos;
 pub mod failsafe;
+pub mod flags;
 pub mod rampart;
 pub mod ratelimit;
 pub mod shed;
@@ -31,6 +32,7 @@ pub fn all() -> Vec<Case> {
         ratelimit::CASES,
         shed::CASES,
         chaos::CASES,
+        flags::CASES,
     ]
     .concat()
 }
@@ -140,6 +142,11 @@ pub const RATIOS: &[Ratio] = &[
     },
     Ratio {
         numerator: "rampart_chaos_decide_off",
+        denominator: "baseline_atomic_fetch_add",
+        max: 1.0,
+    },
+    Ratio {
+        numerator: "rampart_flag_is_enabled",
         denominator: "baseline_atomic_fetch_add",
         max: 1.0,
     },
