@@ -43,6 +43,7 @@ pub mod rate_limit;
 pub mod retry;
 pub mod shed;
 pub(crate) mod sync;
+pub mod telemetry;
 pub mod timeout;
 
 pub use config::ConfigError;
