@@ -9,8 +9,7 @@ use super::names::{self, outcome, rejection, state_gauge};
 use crate::event::{Event, EventKind, Listener};
 use crate::pipeline::Pipeline;
 
-static METADATA: Metadata<'static> =
-    Metadata::new("rampart", Level::INFO, Some(module_path!()));
+static METADATA: Metadata<'static> = Metadata::new("rampart", Level::INFO, Some(module_path!()));
 
 /// A [`Listener`] that records events as the metrics in the [module docs](super), each
 /// labelled `service` with the event's pipeline name.
@@ -69,7 +68,12 @@ impl MetricsListener {
     pub fn observe(&self, pipeline: &Pipeline) {
         self.with(|r| {
             for b in pipeline.circuit_breakers() {
-                gauge(r, names::CIRCUIT_STATE, b.name(), f64::from(b.state().gauge()));
+                gauge(
+                    r,
+                    names::CIRCUIT_STATE,
+                    b.name(),
+                    f64::from(b.state().gauge()),
+                );
             }
             for b in pipeline.bulkheads() {
                 let active = b.snapshot().active;
@@ -111,13 +115,19 @@ fn key(name: &'static str, service: &str, extra: &[(&'static str, &'static str)]
     Key::from_parts(name, labels)
 }
 
-fn count(r: &dyn Recorder, name: &'static str, service: &str, extra: &[(&'static str, &'static str)]) {
+fn count(
+    r: &dyn Recorder,
+    name: &'static str,
+    service: &str,
+    extra: &[(&'static str, &'static str)],
+) {
     r.register_counter(&key(name, service, extra), &METADATA)
         .increment(1);
 }
 
 fn gauge(r: &dyn Recorder, name: &'static str, service: &str, value: f64) {
-    r.register_gauge(&key(name, service, &[]), &METADATA).set(value);
+    r.register_gauge(&key(name, service, &[]), &METADATA)
+        .set(value);
 }
 
 /// Records one event.
@@ -193,20 +203,72 @@ fn retry(r: &dyn Recorder, service: &str, attempt: u32, result: &'static str) {
 
 /// Every metric's description and unit.
 const DESCRIPTIONS: [(&str, Kind, &str); 14] = [
-    (names::REQUEST_DURATION, Kind::Seconds, "Call duration through a pipeline, in seconds"),
-    (names::TIMEOUTS, Kind::Counter, "Timeouts, by the pipeline's own limit or the request deadline"),
-    (names::RETRIES, Kind::Counter, "Retry attempts (second attempt on) by their result"),
+    (
+        names::REQUEST_DURATION,
+        Kind::Seconds,
+        "Call duration through a pipeline, in seconds",
+    ),
+    (
+        names::TIMEOUTS,
+        Kind::Counter,
+        "Timeouts, by the pipeline's own limit or the request deadline",
+    ),
+    (
+        names::RETRIES,
+        Kind::Counter,
+        "Retry attempts (second attempt on) by their result",
+    ),
     (names::HEDGES, Kind::Counter, "Hedged attempts started"),
-    (names::CIRCUIT_STATE, Kind::Gauge, "Circuit breaker state (0=closed, 1=open, 2=half-open)"),
-    (names::CIRCUIT_TRIPS, Kind::Counter, "Times a circuit breaker tripped open"),
-    (names::CIRCUIT_REJECTED, Kind::Counter, "Calls refused by an open circuit breaker"),
-    (names::BULKHEAD_ACTIVE, Kind::Gauge, "Calls holding a bulkhead permit"),
-    (names::BULKHEAD_REJECTED, Kind::Counter, "Calls refused by a full bulkhead"),
-    (names::FALLBACKS, Kind::Counter, "Answers served by a fallback"),
-    (names::RATE_LIMITED, Kind::Counter, "Calls refused by a rate limiter"),
-    (names::SHED, Kind::Counter, "Requests refused by a load shedder"),
-    (names::WORK_DROPPED, Kind::Counter, "Jobs a work queue refused, evicted or expired"),
-    (names::CONCURRENCY_LIMIT, Kind::Gauge, "An adaptive concurrency limit"),
+    (
+        names::CIRCUIT_STATE,
+        Kind::Gauge,
+        "Circuit breaker state (0=closed, 1=open, 2=half-open)",
+    ),
+    (
+        names::CIRCUIT_TRIPS,
+        Kind::Counter,
+        "Times a circuit breaker tripped open",
+    ),
+    (
+        names::CIRCUIT_REJECTED,
+        Kind::Counter,
+        "Calls refused by an open circuit breaker",
+    ),
+    (
+        names::BULKHEAD_ACTIVE,
+        Kind::Gauge,
+        "Calls holding a bulkhead permit",
+    ),
+    (
+        names::BULKHEAD_REJECTED,
+        Kind::Counter,
+        "Calls refused by a full bulkhead",
+    ),
+    (
+        names::FALLBACKS,
+        Kind::Counter,
+        "Answers served by a fallback",
+    ),
+    (
+        names::RATE_LIMITED,
+        Kind::Counter,
+        "Calls refused by a rate limiter",
+    ),
+    (
+        names::SHED,
+        Kind::Counter,
+        "Requests refused by a load shedder",
+    ),
+    (
+        names::WORK_DROPPED,
+        Kind::Counter,
+        "Jobs a work queue refused, evicted or expired",
+    ),
+    (
+        names::CONCURRENCY_LIMIT,
+        Kind::Gauge,
+        "An adaptive concurrency limit",
+    ),
 ];
 
 #[derive(Clone, Copy)]

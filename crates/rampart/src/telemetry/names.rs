@@ -126,7 +126,10 @@ mod labels {
                 outcome(CallOutcome::Ignored),
             ];
             for l in all {
-                assert!(l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{l}");
+                assert!(
+                    l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    "{l}"
+                );
             }
         }
     }
