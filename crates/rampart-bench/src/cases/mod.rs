@@ -13,6 +13,7 @@ pub mod failsafe;
 pub mod rampart;
 pub mod ratelimit;
 pub mod shed;
+pub mod telemetry;
 pub mod tokio;
 pub mod towerres;
 
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Case> {
         bulkhead::CASES,
         ratelimit::CASES,
         shed::CASES,
+        telemetry::CASES,
     ]
     .concat()
 }
