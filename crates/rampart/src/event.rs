@@ -170,6 +170,38 @@ pub enum EventKind<'a> {
         /// Its value now.
         enabled: bool,
     },
+    /// A call through a pipeline finished: all its attempts, waits and inner policies
+    /// included, fallbacks not. It feeds `http_client_request_duration_seconds`.
+    CallFinished {
+        /// From the call's start to its outcome.
+        duration: Duration,
+        /// How it ended.
+        outcome: CallOutcome,
+    },
+    /// A retry attempt (the second or a later one) succeeded, which ends the retries.
+    /// With [`RetryScheduled`](Self::RetryScheduled) and
+    /// [`RetryGaveUp`](Self::RetryGaveUp) it gives every retry attempt's result (the
+    /// `result` label of `http_client_retries_total`).
+    RetrySucceeded {
+        /// The attempt that succeeded, counting from 1 (so at least 2).
+        attempt: u32,
+        /// The configured maximum number of attempts.
+        max_attempts: u32,
+    },
+}
+
+/// How a call through a pipeline ended, as [`EventKind::CallFinished`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// The classifier called the outcome a success.
+    Success,
+    /// The operation failed (its own error, or a result the classifier calls a failure).
+    Failure,
+    /// The classifier said the outcome counts for nothing (e.g. a client error).
+    Ignored,
+    /// A policy refused the call or cut it short.
+    Rejected(RejectionKind),
 }
 
 /// Receives events. Must be cheap and must not block: it runs on the caller's task.

@@ -47,6 +47,7 @@ pub mod registry;
 pub mod retry;
 pub mod shed;
 pub(crate) mod sync;
+pub mod telemetry;
 pub mod timeout;
 
 pub use config::ConfigError;

@@ -15,6 +15,7 @@ pub mod flags;
 pub mod rampart;
 pub mod ratelimit;
 pub mod shed;
+pub mod telemetry;
 pub mod tokio;
 pub mod towerres;
 
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
         shed::CASES,
         chaos::CASES,
         flags::CASES,
+        telemetry::CASES,
     ]
     .concat()
 }
