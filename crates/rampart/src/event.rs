@@ -228,6 +228,12 @@ impl Events {
         Events(listener)
     }
 
+    /// True when a listener is present (so work done only for events is worth doing).
+    #[inline]
+    pub(crate) fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// Reports an event built by `make`, which only runs when a listener is present.
     #[inline]
     pub(crate) fn emit<'a>(&self, pipeline: &'a str, make: impl FnOnce() -> EventKind<'a>) {

@@ -366,7 +366,11 @@ fn retry_events_carry_the_delays() {
         .unwrap();
     let _: Result<(), Error<&str>> = p.call_blocking(|| Err("down"));
     let lines = rec.lines();
-    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines[3].contains("CallFinished { duration: 500ms, outcome: Failure }"),
+        "the call's end, after two 250 ms backoffs: {lines:?}"
+    );
     assert!(lines[0].contains("RetryScheduled") && lines[0].contains("attempt: 1"));
     assert!(lines[1].contains("RetryScheduled") && lines[1].contains("attempt: 2"));
     assert!(lines[0].contains("delay: 250ms"), "{lines:?}");

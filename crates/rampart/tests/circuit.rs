@@ -251,7 +251,7 @@ fn dropped_probe_permit_gives_its_slot_back() {
 }
 
 #[test]
-fn record_rejection_counts_only_slowness() {
+fn record_rejection_counts_only_slowness_and_injected_faults() {
     let (b, _) = breaker(BreakerConfig::count_window(10, 0.5).with_min_calls(1));
     for kind in [
         RejectionKind::CircuitOpen,
@@ -259,7 +259,6 @@ fn record_rejection_counts_only_slowness() {
         RejectionKind::RateLimited,
         RejectionKind::Shed,
         RejectionKind::RetryBudgetExhausted,
-        RejectionKind::Injected,
     ] {
         b.record_rejection(b.try_acquire().unwrap(), kind);
     }
@@ -270,6 +269,11 @@ fn record_rejection_counts_only_slowness() {
 
     let (b, _) = breaker(BreakerConfig::consecutive(1));
     b.record_rejection(b.try_acquire().unwrap(), RejectionKind::DeadlineExceeded);
+    assert_eq!(b.state(), BreakerState::Open);
+
+    // A fault injected to rehearse an outage fails like the dependency would.
+    let (b, _) = breaker(BreakerConfig::consecutive(1));
+    b.record_rejection(b.try_acquire().unwrap(), RejectionKind::Injected);
     assert_eq!(b.state(), BreakerState::Open);
 }
 

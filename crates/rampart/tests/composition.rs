@@ -353,7 +353,11 @@ async fn an_empty_pipeline_just_runs_the_operation() {
     let run = instant_failures(&p).await;
     assert_eq!(run.res, Err(Error::Operation("unavailable")));
     assert_eq!(run.calls, 1, "no retry");
-    assert!(rec.lines().is_empty(), "{:?}", rec.lines());
+    // No policy to report anything: only each call's end.
+    let lines = rec.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("CallFinished { duration: 30s, outcome: Success }"));
+    assert!(lines[1].contains("CallFinished { duration: 0ns, outcome: Failure }"));
     assert!(p.retry_budget().is_none());
     assert_eq!(p.call_blocking(|| Ok::<_, ()>(3)), Ok(3));
 }
@@ -383,8 +387,10 @@ async fn a_retried_then_successful_call_reports_only_its_retries() {
         .await;
     assert_eq!(res, Ok(3));
     let lines = rec.lines();
-    assert_eq!(lines.len(), 2, "{lines:?}");
-    for (i, line) in lines.iter().enumerate() {
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[2].contains("RetrySucceeded { attempt: 3, max_attempts: 4 }"));
+    assert!(lines[3].contains("CallFinished { duration: 200ms, outcome: Success }"));
+    for (i, line) in lines[..2].iter().enumerate() {
         assert!(line.starts_with("inventory: RetryScheduled"), "{lines:?}");
         assert!(line.contains(&format!("attempt: {}", i + 1)), "{lines:?}");
         assert!(line.contains("delay: 100ms"), "{lines:?}");

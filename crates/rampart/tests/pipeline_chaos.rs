@@ -45,7 +45,11 @@ async fn injected_failures_are_retried_per_attempt() {
         })
         .await;
     assert_eq!(out, Ok(7));
-    assert_eq!(runs.get(), 1, "the two injected attempts never ran the operation");
+    assert_eq!(
+        runs.get(),
+        1,
+        "the two injected attempts never ran the operation"
+    );
     let injector = p.fault_injectors().next().unwrap();
     assert_eq!((injector.calls(), injector.injected()), (3, 2));
 }
@@ -58,7 +62,9 @@ async fn an_injected_failure_is_a_rejection_of_kind_injected() {
         .unwrap();
     let out = p.call(|| async { Ok::<_, &str>(1) }).await;
     assert_eq!(kind(&out), Some(RejectionKind::Injected));
-    let Err(Error::Rejected(r)) = out else { unreachable!() };
+    let Err(Error::Rejected(r)) = out else {
+        unreachable!()
+    };
     assert_eq!((r.name(), r.policy()), ("payment", "chaos"));
 }
 
@@ -79,7 +85,10 @@ async fn injected_latency_is_cut_by_the_per_attempt_timeout() {
         .await;
     assert_eq!(kind(&out), Some(RejectionKind::Timeout));
     assert_eq!(start.elapsed(), Duration::from_secs(1));
-    assert!(!ran.get(), "the operation waits behind the latency, and was cut first");
+    assert!(
+        !ran.get(),
+        "the operation waits behind the latency, and was cut first"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -147,7 +156,11 @@ async fn a_schedule_in_a_configuration_file_fires_when_stated() {
     assert_eq!(p.call(|| async { Ok::<_, &str>(1) }).await, Ok(1));
     tokio::time::advance(Duration::from_secs(30)).await;
     let out = p.call(|| async { Ok::<_, &str>(1) }).await;
-    assert_eq!(kind(&out), Some(RejectionKind::Timeout), "latency from t = 30 s");
+    assert_eq!(
+        kind(&out),
+        Some(RejectionKind::Timeout),
+        "latency from t = 30 s"
+    );
     tokio::time::advance(Duration::from_secs(30)).await;
     assert_eq!(p.call(|| async { Ok::<_, &str>(1) }).await, Ok(1));
 }
@@ -166,7 +179,9 @@ async fn a_call_dropped_during_injected_latency_gives_back_its_bulkhead_slot() {
     assert_eq!(p.bulkheads().next().unwrap().snapshot().active, 0);
 }
 
-fn futures_poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+fn futures_poll_once<F: std::future::Future>(
+    f: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
     f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
 
@@ -185,7 +200,11 @@ fn blocking_calls_get_the_same_faults() {
     let first: Result<u32, Error<&str>> = p.call_blocking(|| Ok(1));
     assert_eq!(kind(&first), Some(RejectionKind::Injected));
     assert_eq!(p.call_blocking(|| Ok::<_, &str>(2)), Ok(2));
-    assert_eq!(clock.now_nanos(), 500_000_000, "each call slept 250 ms first");
+    assert_eq!(
+        clock.now_nanos(),
+        500_000_000,
+        "each call slept 250 ms first"
+    );
 }
 
 #[test]

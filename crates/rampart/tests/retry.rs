@@ -230,7 +230,7 @@ async fn seeds_budget_trap_answers_by_the_sla() {
     assert_eq!(start.elapsed(), secs(5.0));
     assert_eq!(attempts.load(Ordering::SeqCst), 2);
     assert_eq!(rec.count("RetryScheduled"), 1);
-    assert_eq!(rec.count("Deadline"), 1);
+    assert_eq!(rec.count("reason: Deadline"), 1);
 }
 
 #[tokio::test(start_paused = true)]

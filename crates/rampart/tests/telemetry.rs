@@ -544,9 +544,8 @@ async fn limiters_shedders_fallbacks_and_hedges_report_too() {
     assert_eq!(value(&s, names::HEDGES, &[("service", "reviews")]), 1.0);
 }
 
-/// The events that pipelines do not emit yet (`CallFinished`, `RetrySucceeded`) and
-/// those of policies outside pipelines (work queues, adaptive limits), handed to the
-/// listeners directly.
+/// Call durations in every bucket and outcome, and the events of policies outside
+/// pipelines (work queues, adaptive limits), handed to the listeners directly.
 #[tokio::test(start_paused = true)]
 async fn call_durations_fill_the_seeds_buckets_and_other_events_are_counted() {
     let t = Telemetry::new();
@@ -709,4 +708,56 @@ async fn without_a_listener_nothing_is_recorded() {
     assert!(fail(&quiet).await.is_err());
     assert!(t.capture.all().is_empty());
     assert!(!t.prometheus.render().contains("quiet"));
+}
+
+/// Real pipelines emit a call's duration and outcome once per call, a retry that
+/// succeeds, injected faults; a flag registry reports its flips.
+#[tokio::test(start_paused = true)]
+async fn pipelines_report_call_durations_retry_successes_faults_and_flags() {
+    let t = Telemetry::new();
+    let payment = Pipeline::builder("payment")
+        .listener(t.listener())
+        .without_retry_budget()
+        .retry(
+            RetryConfig::constant(ms(100))
+                .with_max_attempts(3)
+                .with_jitter(Jitter::None),
+        )
+        .chaos(
+            rampart::chaos::ChaosConfig::enabled()
+                .with_seed(1)
+                .with_schedule(rampart::chaos::Schedule::fail_first(1)),
+        )
+        .build()
+        .unwrap();
+    // Attempt 1 is failed by the injector, attempt 2 succeeds after the 100 ms backoff.
+    assert_eq!(ok(&payment).await, Ok(1));
+
+    let done = t.capture.one("payment", "call_finished");
+    assert_eq!(done.get("outcome"), "success");
+    assert_eq!(done.get("duration_ms"), "100.0");
+    let retried = t.capture.one("payment", "retry_succeeded");
+    assert_eq!(retried.get("attempt"), "2");
+    let fault = t.capture.one("payment", "fault_injected");
+    assert_eq!((fault.get("call"), fault.get("action")), ("1", "fail"));
+
+    let flags = rampart::flags::Flags::new().with_listener(Arc::new(t.listener()));
+    flags.define("recommendations", true).unwrap();
+    flags.set("recommendations", false).unwrap();
+    let flipped = t.capture.one("flags", "flag_changed");
+    assert_eq!(
+        (flipped.level, flipped.get("flag"), flipped.get("enabled")),
+        (Level::WARN, "recommendations", "false")
+    );
+
+    let s = t.scrape();
+    let svc = ("service", "payment");
+    let count = format!("{}_count", names::REQUEST_DURATION);
+    assert_eq!(value(&s, &count, &[svc, ("outcome", "success")]), 1.0);
+    let retry = [svc, ("attempt", "2"), ("result", "success")];
+    assert_eq!(value(&s, names::RETRIES, &retry), 1.0);
+    let injected = [svc, ("action", "fail")];
+    assert_eq!(value(&s, names::FAULTS_INJECTED, &injected), 1.0);
+    let flag = [("service", "flags"), ("flag", "recommendations")];
+    assert_eq!(value(&s, names::FLAG_ENABLED, &flag), 0.0);
 }

@@ -297,14 +297,15 @@ async fn timeout_elapsed_reaches_the_listener() {
         .unwrap();
     let _: Result<(), Error<()>> = p.call(std::future::pending).await;
     let lines = rec.lines();
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("CallFinished { duration: 2s, outcome: Rejected(Timeout) }"));
     assert!(lines[0].starts_with("payment: TimeoutElapsed"), "{lines:?}");
     assert!(lines[0].contains("after: 2s"), "{lines:?}");
     assert!(lines[0].contains("kind: Timeout"), "{lines:?}");
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_call_that_finishes_in_time_reports_nothing() {
+async fn a_call_that_finishes_in_time_reports_only_its_end() {
     let rec = Recorder::new();
     let p = Pipeline::builder("payment")
         .listener(rec.clone())
@@ -318,7 +319,10 @@ async fn a_call_that_finishes_in_time_reports_nothing() {
         })
         .await;
     assert_eq!(res, Ok(1));
-    assert_eq!(rec.lines(), Vec::<String>::new());
+    assert_eq!(
+        rec.lines(),
+        ["payment: CallFinished { duration: 1.999s, outcome: Success }"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -332,7 +336,8 @@ async fn a_clamped_timeout_reports_deadline_exceeded() {
         .unwrap();
     let _: Result<(), Error<Error<()>>> = parent.call(|| child.call(std::future::pending)).await;
     let lines = rec.lines();
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[1].contains("CallFinished { duration: 1s, outcome: Rejected(DeadlineExceeded) }"));
     assert!(lines[0].starts_with("child: TimeoutElapsed"), "{lines:?}");
     assert!(lines[0].contains("kind: DeadlineExceeded"), "{lines:?}");
 }

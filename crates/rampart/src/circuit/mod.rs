@@ -22,7 +22,8 @@
 //! open or closed, disable it, run it in metrics-only mode (counts, never refuses), or
 //! reset it. What counts as a failure comes from a [`Classify`](crate::classify::Classify)
 //! implementation; ignored outcomes count for nothing, and rejections by policies inside
-//! the breaker count only when they say the dependency was slow
+//! the breaker count only when they say the dependency was slow (or stand for it
+//! failing: an injected fault)
 //! ([`record_rejection`](CircuitBreaker::record_rejection)).
 //!
 //! # How it composes

@@ -53,7 +53,8 @@ impl CircuitBreaker {
     }
 
     /// Records that a policy inside the breaker refused or cut the call: a `Timeout` or
-    /// `DeadlineExceeded` is a failure (the dependency was too slow), any other kind is
+    /// `DeadlineExceeded` is a failure (the dependency was too slow), and so is an
+    /// `Injected` fault (it stands for the dependency failing); any other kind is
     /// ignored (not the dependency's fault).
     pub fn record_rejection(&self, permit: BreakerPermit, kind: RejectionKind) {
         let class = match kind {

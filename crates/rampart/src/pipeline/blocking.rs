@@ -9,7 +9,9 @@ use std::fmt;
 use std::time::Duration;
 
 use super::admit::sample;
-use super::decide::{conclude, decide, judge, record_outcome, Conclusion, Outcome, Times};
+use super::decide::{
+    conclude, decide, finished, judge, record_outcome, retry_succeeded, Conclusion, Outcome, Times,
+};
 use super::{Policy, Shared};
 use crate::chaos::FaultInjector;
 use crate::circuit::CircuitBreaker;
@@ -35,7 +37,14 @@ where
     if let Some(b) = &shared.budget {
         b.deposit();
     }
-    step(shared, 0, &mut op, classifier)
+    if !shared.events.is_on() {
+        return step(shared, 0, &mut op, classifier);
+    }
+    let start = shared.clock.now_nanos();
+    let out = step(shared, 0, &mut op, classifier);
+    let took = Duration::from_nanos(shared.clock.now_nanos().saturating_sub(start));
+    finished(shared, classifier, &out, took);
+    out
 }
 
 fn step<F, C, T, E>(shared: &Shared, depth: usize, op: &mut F, c: &C) -> Outcome<T, E>
@@ -171,6 +180,9 @@ where
         let out = step(shared, depth + 1, op, c);
         let judged = judge(c, |k| p.retries(k), &out);
         if judged.success {
+            if attempts > 1 {
+                retry_succeeded(shared, p, attempts);
+            }
             return out;
         }
         let next = decide(shared, p, attempts, &mut previous, judged, || {

@@ -4,10 +4,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use super::decide::Outcome;
+use super::decide::{finished, Outcome};
 use super::node::{Full, Holding, Node, Plain};
 use super::stage::{missing, Env, Leaf, Step, Timers};
 use super::Depth;
@@ -56,6 +57,9 @@ pin_project_lite::pin_project! {
         // The one timer of the call, armed at the earliest instant a stage waits for.
         #[pin]
         sleep: Option<Sleep>,
+        // When the call started on the pipeline's clock, plus one (zero: not timed): read
+        // only when a listener will hear how long the call took.
+        started: u64,
     }
 }
 
@@ -74,6 +78,7 @@ where
             classifier,
             chain: Chain::Unstarted,
             sleep: None,
+            started: 0,
         }
     }
 }
@@ -141,6 +146,9 @@ where
             if let Some(b) = &shared.budget {
                 b.deposit();
             }
+            if shared.events.is_on() {
+                *this.started = shared.clock.now_nanos().saturating_add(1);
+            }
         }
         let mut fired = None;
         let mut out: Option<Outcome<T, E>> = None;
@@ -165,6 +173,9 @@ where
                 ChainProj::Unstarted => Poll::Pending,
             };
             if polled.is_ready() {
+                if *this.started != 0 {
+                    timed(shared, &*this.classifier, out.as_ref(), *this.started);
+                }
                 return Poll::Ready(out.take().unwrap_or_else(|| missing(shared)));
             }
             let Some(at) = env.timers.earliest else {
@@ -176,6 +187,20 @@ where
             // Everything due by now acts on the next pass.
             fired = Some(Instant::now().max(at));
         }
+    }
+}
+
+/// Reports how long a call that started at `started` (plus one) took.
+#[cold]
+#[inline(never)]
+fn timed<C, T, E>(shared: &Shared, classifier: &C, out: Option<&Outcome<T, E>>, started: u64)
+where
+    C: Classify<T, E>,
+{
+    let now = shared.clock.now_nanos().saturating_add(1);
+    let took = Duration::from_nanos(now.saturating_sub(started));
+    if let Some(out) = out {
+        finished(shared, classifier, out, took);
     }
 }
 

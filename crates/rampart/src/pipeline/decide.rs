@@ -10,7 +10,7 @@ use super::Shared;
 use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, OutcomeClass};
 use crate::error::{Error, Rejection, RejectionKind};
-use crate::event::{EventKind, GiveUpReason};
+use crate::event::{CallOutcome, EventKind, GiveUpReason};
 use crate::retry::RetryPolicy;
 
 /// What one attempt produced, as the caller would see it.
@@ -200,4 +200,48 @@ pub(crate) fn record_outcome<C, T, E>(
         }
         Err(Error::Rejected(r)) => breaker.record_rejection(permit, r.kind()),
     }
+}
+
+/// Reports a call's end ([`EventKind::CallFinished`]); only called with a listener.
+#[cold]
+#[inline(never)]
+pub(crate) fn finished<C, T, E>(
+    shared: &Shared,
+    classifier: &C,
+    outcome: &Outcome<T, E>,
+    duration: Duration,
+) where
+    C: Classify<T, E>,
+{
+    let outcome = match outcome {
+        Err(Error::Rejected(r)) => CallOutcome::Rejected(r.kind()),
+        Ok(t) => class_outcome(classifier.classify(Ok(t)).class),
+        Err(Error::Operation(e)) => class_outcome(classifier.classify(Err(e)).class),
+    };
+    shared
+        .events
+        .emit(&shared.name, || EventKind::CallFinished {
+            duration,
+            outcome,
+        });
+}
+
+fn class_outcome(class: OutcomeClass) -> CallOutcome {
+    match class {
+        OutcomeClass::Success => CallOutcome::Success,
+        OutcomeClass::Failure => CallOutcome::Failure,
+        OutcomeClass::Ignored => CallOutcome::Ignored,
+    }
+}
+
+/// Reports a retry attempt that succeeded ([`EventKind::RetrySucceeded`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn retry_succeeded(shared: &Shared, policy: &RetryPolicy, attempt: u32) {
+    shared
+        .events
+        .emit(&shared.name, || EventKind::RetrySucceeded {
+            attempt,
+            max_attempts: policy.config.max_attempts,
+        });
 }

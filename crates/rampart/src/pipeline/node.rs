@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::admit::{admit, release, Held};
 use super::chaos::{chaos_before, ChaosRun};
-use super::decide::{conclude, decide, judge, Conclusion, Times};
+use super::decide::{conclude, decide, judge, retry_succeeded, Conclusion, Times};
 use super::hedging::{hedge_after, hedge_rest, HedgeRun};
 use super::stage::{Env, Step};
 use super::Policy;
@@ -360,6 +360,9 @@ where
         _ => false,
     };
     if success {
+        if run.attempts > 1 {
+            retry_succeeded(env.shared, policy, run.attempts);
+        }
         return Flow::Return(Poll::Ready(()));
     }
     retry_failed(inner, run, policy, env)
