@@ -104,6 +104,8 @@ pub enum RejectionKind {
     RetryBudgetExhausted,
     /// Fault injection produced this rejection.
     Injected,
+    /// The feature flag the pipeline depends on is off (a kill switch).
+    FeatureDisabled,
 }
 
 impl RejectionKind {
@@ -118,6 +120,7 @@ impl RejectionKind {
             RejectionKind::Shed => "shed",
             RejectionKind::RetryBudgetExhausted => "retry budget exhausted",
             RejectionKind::Injected => "injected",
+            RejectionKind::FeatureDisabled => "feature disabled",
         }
     }
 }

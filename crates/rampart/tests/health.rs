@@ -635,3 +635,26 @@ fn bad_registrations_are_config_errors() {
     );
     assert!(toml::from_str::<HealthConfig>("cache_tl = \"10s\"").is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_registry_s_pipelines_and_flags_are_listed_by_dependency() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/shop.toml");
+    let registry = rampart::registry::Registry::from_file(example).unwrap();
+    registry.flags().define("recommendations", true).unwrap();
+    let health = HealthRegistry::new();
+    health.add_registry(&registry);
+    let report = health.dependencies();
+    // Each dependency of the shop has a breaker and a bulkhead.
+    for name in ["inventory", "notification", "payment"] {
+        let kinds: Vec<&str> = report
+            .policies
+            .iter()
+            .filter(|p| p.name == name)
+            .map(|p| p.state.kind())
+            .collect();
+        assert_eq!(kinds, ["circuit_breaker", "bulkhead"], "{name}");
+    }
+    assert_eq!(report.flags.len(), 1);
+    // Liveness reads none of it.
+    assert_eq!(health.liveness().status, Status::Up);
+}

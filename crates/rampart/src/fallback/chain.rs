@@ -193,7 +193,7 @@ impl<T, E> FallbackChain<T, E> {
     ) -> Result<Degraded<T>, Error<E>> {
         let reason = DegradedReason::of(&error);
         for fallback in &self.inner.fallbacks {
-            if !fallback.trigger.applies(&error) {
+            if !fallback.applies_to(&error) {
                 continue;
             }
             let served = match &fallback.source {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::cached::{CachedFallback, Slot};
 use crate::error::{Error, RejectionKind};
+use crate::flags::Flag;
 
 /// A future a fallback handler returns, boxed on the fallback path only.
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -113,6 +114,8 @@ pub struct Fallback<T, E> {
     pub(super) label: Arc<str>,
     pub(super) trigger: Trigger<E>,
     pub(super) source: Source<T, E>,
+    /// A flag that must be on for this fallback to be tried.
+    pub(super) flag: Option<Flag>,
 }
 
 impl<T, E> Fallback<T, E> {
@@ -130,6 +133,7 @@ impl<T, E> Fallback<T, E> {
             label: label.into(),
             trigger: Trigger::Any,
             source: Source::Handler(handler),
+            flag: None,
         }
     }
 
@@ -151,6 +155,7 @@ impl<T, E> Fallback<T, E> {
             label: label.into(),
             trigger: Trigger::Any,
             source: Source::Value(Arc::new(move || value.clone())),
+            flag: None,
         }
     }
 
@@ -165,6 +170,7 @@ impl<T, E> Fallback<T, E> {
             label: cache.label,
             trigger: Trigger::Any,
             source: Source::Cache(cache.inner),
+            flag: None,
         }
     }
 
@@ -195,6 +201,13 @@ impl<T, E> Fallback<T, E> {
         self
     }
 
+    /// Tries this fallback only while `flag` is on: switching the flag off withdraws it
+    /// at run time (the next fallback in the chain, if any, is tried instead).
+    pub fn when_enabled(mut self, flag: Flag) -> Self {
+        self.flag = Some(flag);
+        self
+    }
+
     /// The label reported in [`Degradation::fallback`](super::Degradation::fallback) and in events.
     pub fn label(&self) -> &str {
         &self.label
@@ -202,7 +215,7 @@ impl<T, E> Fallback<T, E> {
 
     /// True when this fallback would be tried for `error`.
     pub fn applies_to(&self, error: &Error<E>) -> bool {
-        self.trigger.applies(error)
+        self.flag.as_ref().is_none_or(Flag::is_enabled) && self.trigger.applies(error)
     }
 }
 
@@ -212,6 +225,7 @@ impl<T, E> Clone for Fallback<T, E> {
             label: Arc::clone(&self.label),
             trigger: self.trigger.clone(),
             source: self.source.clone(),
+            flag: self.flag.clone(),
         }
     }
 }

@@ -121,6 +121,8 @@ use self::report::millis;
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::flags::Flags;
+use crate::pipeline::Pipeline;
+use crate::registry::Registry;
 
 type LivenessFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
@@ -260,6 +262,37 @@ impl HealthRegistry {
     /// dependency (its breaker and its bulkhead).
     pub fn add_policy(&self, name: &str, policy: impl PolicySource) {
         write(&self.inner.policies).push((name.to_owned(), Arc::new(policy)));
+    }
+
+    /// Lists every breaker, bulkhead, limiter, shedder and adaptive limit of `pipeline`
+    /// in the dependencies report, under the pipeline's name.
+    pub fn add_pipeline(&self, pipeline: &Pipeline) {
+        let name = pipeline.name();
+        pipeline
+            .circuit_breakers()
+            .for_each(|p| self.add_policy(name, p.clone()));
+        pipeline
+            .bulkheads()
+            .for_each(|p| self.add_policy(name, p.clone()));
+        pipeline
+            .rate_limiters()
+            .for_each(|p| self.add_policy(name, p.clone()));
+        pipeline
+            .sliding_window_limiters()
+            .for_each(|p| self.add_policy(name, p.clone()));
+        pipeline
+            .load_shedders()
+            .for_each(|p| self.add_policy(name, p.clone()));
+        pipeline
+            .concurrency_limiters()
+            .for_each(|p| self.add_policy(name, p.clone()));
+    }
+
+    /// Lists every pipeline of `registry` (see [`add_pipeline`](Self::add_pipeline))
+    /// and its feature flags in the dependencies report.
+    pub fn add_registry(&self, registry: &Registry) {
+        registry.pipelines().for_each(|(_, p)| self.add_pipeline(p));
+        self.set_flags(registry.flags().clone());
     }
 
     /// Lists `flags` in the dependencies report.

@@ -34,6 +34,9 @@ where
     C: Classify<T, E>,
     E: fmt::Debug,
 {
+    if let Some(refused) = shared.gate_closed() {
+        return Err(Error::Rejected(refused));
+    }
     if let Some(b) = &shared.budget {
         b.deposit();
     }

@@ -13,6 +13,7 @@ use crate::circuit::BreakerConfig;
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::event::{Events, Listener};
+use crate::flags::Flag;
 use crate::hedge::HedgeConfig;
 use crate::rate_limit::{RateLimitConfig, SlidingWindowConfig};
 use crate::retry::{RetryBudget, RetryBudgetConfig, RetryConfig};
@@ -27,6 +28,7 @@ pub struct PipelineBuilder {
     listener: Option<Arc<dyn Listener>>,
     shared_budget: Option<RetryBudget>,
     clock: Option<Arc<dyn Clock>>,
+    gate: Option<Flag>,
 }
 
 impl fmt::Debug for PipelineBuilder {
@@ -48,6 +50,7 @@ impl PipelineBuilder {
             listener: None,
             shared_budget: None,
             clock: None,
+            gate: None,
         }
     }
 
@@ -152,6 +155,16 @@ impl PipelineBuilder {
         self
     }
 
+    /// Runs calls only while `flag` is on: while it is off every call is refused at once
+    /// with [`RejectionKind::FeatureDisabled`](crate::RejectionKind::FeatureDisabled)
+    /// (policy `"feature_flag"`) and the operation never runs, so a fallback on that
+    /// kind serves the degraded answer. The seeds' incident kill switch for
+    /// non-critical features.
+    pub fn when_enabled(mut self, flag: Flag) -> Self {
+        self.gate = Some(flag);
+        self
+    }
+
     /// Validates the configuration and builds the pipeline.
     ///
     /// # Errors
@@ -206,6 +219,7 @@ impl PipelineBuilder {
                 depth: Depth::of(&policies),
                 policies,
                 innermost_chaos,
+                gate: self.gate,
                 events: Events::new(self.listener),
                 budget,
                 clock,

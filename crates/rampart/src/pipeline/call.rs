@@ -142,6 +142,9 @@ where
         let mut this = self.project();
         let shared: &Shared = this.shared;
         if let Chain::Unstarted = *this.chain {
+            if let Some(refused) = shared.gate_closed() {
+                return Poll::Ready(Err(Error::Rejected(refused)));
+            }
             this.chain.set(Chain::for_pipeline::<F, C>(shared));
             if let Some(b) = &shared.budget {
                 b.deposit();

@@ -80,6 +80,7 @@ use crate::config::ConfigError;
 use crate::error::Error;
 use crate::event::Events;
 use crate::fallback::{Degraded, FallbackChain};
+use crate::flags::Flag;
 use crate::hedge::HedgePolicy;
 use crate::rate_limit::{RateLimiter, SlidingWindowLimiter};
 use crate::retry::{RetryBudget, RetryPolicy};
@@ -151,6 +152,8 @@ pub(crate) struct Shared {
     /// A fault injection stage listed last, run by the leaf rather than a node of its
     /// own (it is not in `policies`).
     pub(crate) innermost_chaos: Option<FaultInjector>,
+    /// A feature flag that must be on for calls to run (a kill switch).
+    pub(crate) gate: Option<Flag>,
     /// Which nest of stages a call needs, decided once.
     pub(crate) depth: Depth,
     pub(crate) events: Events,
@@ -186,6 +189,7 @@ impl fmt::Debug for Pipeline {
             .field("name", &self.shared.name)
             .field("policies", &self.shared.policies)
             .field("innermost_chaos", &self.shared.innermost_chaos)
+            .field("gate", &self.shared.gate.as_ref().map(Flag::name))
             .field("budget", &self.shared.budget.is_some())
             .finish()
     }
@@ -239,6 +243,12 @@ impl Pipeline {
             _ => None,
         });
         listed.chain(self.shared.innermost_chaos.as_ref())
+    }
+
+    /// The feature flag calls depend on, if any (see
+    /// [`PipelineBuilder::when_enabled`]).
+    pub fn flag(&self) -> Option<&Flag> {
+        self.shared.gate.as_ref()
     }
 
     /// The retry budget shared by this pipeline's retries and hedges, if any.
@@ -369,5 +379,20 @@ impl Pipeline {
         E: fmt::Debug,
     {
         blocking::run(&self.shared, op, &classifier)
+    }
+}
+
+impl Shared {
+    /// The rejection of a call made while the pipeline's flag is off, if it is.
+    #[inline]
+    pub(crate) fn gate_closed(&self) -> Option<crate::error::Rejection> {
+        match &self.gate {
+            Some(flag) if !flag.is_enabled() => Some(crate::error::Rejection::new(
+                self.name.clone(),
+                "feature_flag",
+                crate::error::RejectionKind::FeatureDisabled,
+            )),
+            _ => None,
+        }
     }
 }

@@ -89,6 +89,7 @@ impl ConfigFile {
                 idempotent: dep.idempotent,
                 idempotency_key: dep.idempotency_key,
                 within: dep.within.map(Spanned::into_inner),
+                flag: dep.flag,
                 client: dep.client,
             };
             config.dependencies.insert(name.clone(), dependency);
@@ -364,6 +365,8 @@ struct RawDependency {
     idempotency_key: bool,
     #[serde(default)]
     within: Option<Spanned<String>>,
+    #[serde(default)]
+    flag: Option<String>,
     #[serde(default)]
     client: ClientConfig,
 }

@@ -89,6 +89,7 @@ pub use self::schema::{ClientConfig, DependencyConfig, HealthConfig, RegistryCon
 use crate::clock::Clock;
 use crate::config::ConfigError;
 use crate::event::Listener;
+use crate::flags::Flags;
 use crate::pipeline::{Pipeline, PipelineBuilder};
 
 /// Pipelines by name, built from a [`RegistryConfig`] (usually a file).
@@ -99,6 +100,7 @@ use crate::pipeline::{Pipeline, PipelineBuilder};
 pub struct Registry {
     config: RegistryConfig,
     pipelines: BTreeMap<String, Pipeline>,
+    flags: Flags,
 }
 
 impl Registry {
@@ -142,6 +144,12 @@ impl Registry {
         self.pipelines.iter().map(|(n, p)| (n.as_str(), p))
     }
 
+    /// The feature flags the pipelines' `flag` keys name: flip one to switch a
+    /// dependency off and on at run time.
+    pub fn flags(&self) -> &Flags {
+        &self.flags
+    }
+
     /// The configuration the pipelines were built from.
     pub fn config(&self) -> &RegistryConfig {
         &self.config
@@ -155,6 +163,7 @@ impl Registry {
 pub struct RegistryBuilder {
     listener: Option<Arc<dyn Listener>>,
     clock: Option<Arc<dyn Clock>>,
+    flags: Option<Flags>,
 }
 
 impl fmt::Debug for RegistryBuilder {
@@ -162,6 +171,7 @@ impl fmt::Debug for RegistryBuilder {
         f.debug_struct("RegistryBuilder")
             .field("listener", &self.listener.is_some())
             .field("clock", &self.clock.is_some())
+            .field("flags", &self.flags.is_some())
             .finish()
     }
 }
@@ -176,6 +186,13 @@ impl RegistryBuilder {
     /// Gives every pipeline `clock` (default: tokio's clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Takes the pipelines' feature flags from `flags` (default: a new in-memory set);
+    /// a flag a dependency names that `flags` does not define is defined on.
+    pub fn flags(mut self, flags: Flags) -> Self {
+        self.flags = Some(flags);
         self
     }
 
@@ -200,9 +217,17 @@ impl RegistryBuilder {
     }
 
     fn build_config(self, config: RegistryConfig) -> Result<Registry, (String, ConfigError)> {
+        let flags = self.flags.unwrap_or_default();
         let mut pipelines = BTreeMap::new();
         for (name, dep) in &config.dependencies {
             let mut builder = PipelineBuilder::from_config(name, dep.pipeline.clone());
+            if let Some(flag) = &dep.flag {
+                let flag = flags
+                    .flag(flag)
+                    .or_else(|_| flags.define(flag, true))
+                    .map_err(|e| (name.clone(), ConfigError::new("flag", e.to_string())))?;
+                builder = builder.when_enabled(flag);
+            }
             if let Some(l) = &self.listener {
                 builder = builder.shared_listener(Arc::clone(l));
             }
@@ -212,7 +237,11 @@ impl RegistryBuilder {
             let pipeline = builder.build().map_err(|e| (name.clone(), e))?;
             pipelines.insert(name.clone(), pipeline);
         }
-        Ok(Registry { config, pipelines })
+        Ok(Registry {
+            config,
+            pipelines,
+            flags,
+        })
     }
 }
 

@@ -29,6 +29,7 @@ pub struct RegistryConfig {
 /// | `idempotent` | `true` |
 /// | `idempotency_key` | `false` |
 /// | `within` | none |
+/// | `flag` | none: calls always run |
 /// | `client` | every field unset |
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -47,6 +48,9 @@ pub struct DependencyConfig {
     /// The dependency whose attempt makes this call (service A calls service B), so its
     /// timeouts must be shorter than that attempt's: the timeout cascade.
     pub within: Option<String>,
+    /// A feature flag that must be on for calls to run (the kill switch of a
+    /// non-critical feature); defined on in the registry's flags if it is new.
+    pub flag: Option<String>,
     /// The HTTP client's settings for this dependency.
     pub client: ClientConfig,
 }
@@ -59,6 +63,7 @@ impl Default for DependencyConfig {
             idempotent: true,
             idempotency_key: false,
             within: None,
+            flag: None,
             client: ClientConfig::default(),
         }
     }

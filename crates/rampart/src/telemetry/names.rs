@@ -56,6 +56,7 @@ mod labels {
             RejectionKind::Shed => "shed",
             RejectionKind::RetryBudgetExhausted => "retry_budget_exhausted",
             RejectionKind::Injected => "injected",
+            RejectionKind::FeatureDisabled => "feature_disabled",
         }
     }
 
