@@ -120,40 +120,38 @@ impl Listener for TracingListener {
                 last_error,
             } => {
                 let error = last_error.map(::tracing::field::debug);
+                let what = match to {
+                    _ if is_open(to) && from == "half_open" => "reopened",
+                    _ if is_open(to) => "opened",
+                    "half_open" => "half-open, testing",
+                    "closed" => "closed (recovered)",
+                    other => other,
+                };
+                // Opening is rare and means a dependency is down: WARN; the rest INFO.
+                macro_rules! state_changed {
+                    ($level:ident, $($message:tt)+) => {
+                        $level!(
+                            target: TARGET,
+                            service,
+                            event = "circuit_state_changed",
+                            from,
+                            state = to,
+                            failures,
+                            calls,
+                            failure_rate,
+                            slow_call_rate,
+                            error,
+                            $($message)+
+                        )
+                    };
+                }
                 if is_open(to) {
-                    warn!(
-                        target: TARGET,
-                        service,
-                        event = "circuit_state_changed",
-                        from,
-                        state = to,
-                        failures,
-                        calls,
-                        failure_rate,
-                        slow_call_rate,
-                        error,
-                        "circuit {} ({from} -> {to}) after {failures} failures in {calls} calls",
-                        if from == "half_open" { "reopened" } else { "opened" }
+                    state_changed!(
+                        warn,
+                        "circuit {what} ({from} -> {to}) after {failures} failures in {calls} calls"
                     )
                 } else {
-                    info!(
-                        target: TARGET,
-                        service,
-                        event = "circuit_state_changed",
-                        from,
-                        state = to,
-                        failures,
-                        calls,
-                        failure_rate,
-                        slow_call_rate,
-                        error,
-                        "circuit {}",
-                        match to {
-                            "half_open" => "half-open, testing",
-                            "closed" => "closed (recovered)",
-                            other => other,
-                        }
-                    )
+                    state_changed!(info, "circuit {what}")
                 }
             }
             EventKind::CircuitRejected { retry_after } => debug!(
@@ -234,26 +232,26 @@ impl Listener for TracingListener {
             EventKind::CallFinished {
                 duration,
                 outcome: o,
-            } => match o {
-                CallOutcome::Success | CallOutcome::Ignored => trace!(
-                    target: TARGET,
-                    service,
-                    event = "call_finished",
-                    duration_ms = millis(duration),
-                    outcome = outcome(o),
-                    "call finished: {} in {duration:?}",
-                    outcome(o)
-                ),
-                _ => debug!(
-                    target: TARGET,
-                    service,
-                    event = "call_finished",
-                    duration_ms = millis(duration),
-                    outcome = outcome(o),
-                    "call finished: {} in {duration:?}",
-                    outcome(o)
-                ),
-            },
+            } => {
+                // A success is routine (TRACE); anything else is worth a DEBUG line.
+                macro_rules! finished {
+                    ($level:ident) => {
+                        $level!(
+                            target: TARGET,
+                            service,
+                            event = "call_finished",
+                            duration_ms = millis(duration),
+                            outcome = outcome(o),
+                            "call finished: {} in {duration:?}",
+                            outcome(o)
+                        )
+                    };
+                }
+                match o {
+                    CallOutcome::Success | CallOutcome::Ignored => finished!(trace),
+                    _ => finished!(debug),
+                }
+            }
         }
     }
 }
