@@ -83,6 +83,8 @@ pub enum EventKind<'a> {
         fallback_type: &'a str,
         /// Why the primary did not answer.
         reason: &'a dyn fmt::Debug,
+        /// How old the value is, when a cache served it.
+        age: Option<Duration>,
     },
     /// A circuit breaker changed state, with the figures that caused it: the window's
     /// (or, leaving half-open, the probes') counts at the moment of the change.

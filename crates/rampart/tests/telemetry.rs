@@ -20,7 +20,7 @@ use prometheus_parse::{Sample, Scrape, Value};
 use rampart::bulkhead::BulkheadConfig;
 use rampart::circuit::BreakerConfig;
 use rampart::event::{CallOutcome, Event, EventKind, Listener, Recorder};
-use rampart::fallback::FallbackChain;
+use rampart::fallback::{Fallback, FallbackChain};
 use rampart::hedge::HedgeConfig;
 use rampart::rate_limit::RateLimitConfig;
 use rampart::retry::{Jitter, RetryConfig};
@@ -503,6 +503,24 @@ async fn limiters_shedders_fallbacks_and_hedges_report_too() {
     assert_eq!(fallback.level, Level::WARN);
     assert_eq!(fallback.get("fallback_type"), "popular");
     assert!(fallback.fields.contains_key("reason"));
+    assert!(!fallback.fields.contains_key("cache_age_ms"), "not a cache");
+
+    // A cached fallback says how old its answer is (the seeds' "cache age").
+    let cache = rampart::fallback::CachedFallback::new(secs(60)).unwrap();
+    cache.store(3u32);
+    tokio::time::advance(secs(5)).await;
+    let chain = FallbackChain::new().fallback(Fallback::cached(cache.clone()));
+    let prices = Pipeline::builder("prices")
+        .listener(t.listener())
+        .build()
+        .unwrap();
+    let served = prices
+        .call_with_fallback(|| async { Err::<u32, _>("down") }, &chain)
+        .await
+        .unwrap();
+    assert_eq!(*served.value(), 3);
+    let stale = t.capture.one("prices", "fallback_used");
+    assert_eq!(stale.get("cache_age_ms"), "5000.0");
 
     // Hedging: the first attempt is slow, a second one starts after 100 ms.
     let reviews = Pipeline::builder("reviews")

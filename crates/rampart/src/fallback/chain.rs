@@ -205,6 +205,7 @@ impl<T, E> FallbackChain<T, E> {
                 events.emit(name, || EventKind::FallbackUsed {
                     fallback_type: &fallback.label,
                     reason: &reason,
+                    age,
                 });
                 let degradation = Degradation {
                     fallback: Arc::clone(&fallback.label),

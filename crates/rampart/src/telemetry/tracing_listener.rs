@@ -102,13 +102,16 @@ impl Listener for TracingListener {
             EventKind::FallbackUsed {
                 fallback_type,
                 reason,
+                age,
             } => warn!(
                 target: TARGET,
                 service,
                 event = "fallback_used",
                 fallback_type,
                 reason = ?reason,
-                "using fallback {fallback_type} ({reason:?})"
+                cache_age_ms = age.map(millis),
+                "using fallback {fallback_type} ({reason:?}){}",
+                age.map(|a| format!(", cached {a:?} ago")).unwrap_or_default()
             ),
             EventKind::CircuitStateChanged {
                 from,
