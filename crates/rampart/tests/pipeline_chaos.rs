@@ -215,3 +215,28 @@ fn a_bad_rate_names_the_field() {
         .unwrap_err();
     assert_eq!(err.field(), "chaos.failure_rate", "{err}");
 }
+
+/// Substitute outcomes are typed, so they are injected at the operation: a `Chaos`
+/// wrapper around it, inside the pipeline, swaps the dependency's answer per attempt.
+#[tokio::test(start_paused = true)]
+async fn substitute_outcomes_are_injected_at_the_operation() {
+    use rampart::chaos::{Chaos, FaultInjector};
+    let injector = FaultInjector::new(
+        "search",
+        &ChaosConfig::enabled().with_schedule(Schedule::substitute_first(1)),
+    )
+    .unwrap();
+    let chaos = Chaos::new(injector, || Ok::<_, &str>(vec!["stale result"]));
+    let p = Pipeline::builder("search")
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let first = p
+        .call(|| chaos.call(|| async { Ok(vec!["fresh result"]) }))
+        .await;
+    assert_eq!(first, Ok(vec!["stale result"]));
+    let second = p
+        .call(|| chaos.call(|| async { Ok(vec!["fresh result"]) }))
+        .await;
+    assert_eq!(second, Ok(vec!["fresh result"]));
+}

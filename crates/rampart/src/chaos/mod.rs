@@ -25,6 +25,17 @@
 //! "fail every call for a minute"). Latencies from several sources add up; failing wins
 //! over substituting.
 //!
+//! # In a pipeline
+//!
+//! [`PipelineBuilder::chaos`](crate::PipelineBuilder::chaos) adds a stage that decides
+//! per attempt inside a retry (listed last, it runs just before the operation and costs
+//! one relaxed load while off). An injected failure is a rejection of kind `Injected`,
+//! which retries retry and breakers count as a failure of the dependency; an injected
+//! latency waits on the call's timer, so a timeout around it cuts it short. Substitute
+//! outcomes are typed, so they are injected at the operation: wrap it in a [`Chaos`]
+//! inside the pipeline, `pipeline.call(|| chaos.call(|| op()))`; in the untyped stage a
+//! drawn substitute runs the operation.
+//!
 //! # Determinism and cost
 //!
 //! Calls are numbered from 1 while injection is on. The random draws of call `n` are a
