@@ -28,7 +28,8 @@ pub const CASES: &[Case] = &[
     ),
 ];
 
-/// The default stack of [`pipeline_full_ok`] as a configuration file holds it.
+/// The default stack of the `rampart_pipeline_full_ok` case as a configuration file
+/// holds it.
 pub const FULL_STACK_TOML: &str = r#"
 [[dependencies.bench.policies]]
 policy = "bulkhead"
