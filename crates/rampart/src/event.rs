@@ -101,6 +101,9 @@ pub enum EventKind<'a> {
         calls: u64,
         /// Of which failures.
         failures: u64,
+        /// What trips the breaker: the failures in a row of a consecutive breaker, or
+        /// the failure rate (0 to 1) of a window.
+        threshold: f64,
         /// The error of the call whose outcome caused the change, when it was recorded
         /// with one ([`record_with_error`](crate::circuit::CircuitBreaker::record_with_error),
         /// as pipelines and `call` do). `None` for changes made by time or an operator,

@@ -500,13 +500,13 @@ fn events_reach_a_recorder() {
     b.reset();
     let lines = recorder.lines();
     let expected = [
-        r#"payment: CircuitStateChanged { from: "closed", to: "open", failure_rate: 0.5, slow_call_rate: 0.0, calls: 4, failures: 2, last_error: None }"#,
+        r#"payment: CircuitStateChanged { from: "closed", to: "open", failure_rate: 0.5, slow_call_rate: 0.0, calls: 4, failures: 2, threshold: 0.5, last_error: None }"#,
         "payment: CircuitRejected { retry_after: Some(20s) }",
-        r#"payment: CircuitStateChanged { from: "open", to: "half_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, last_error: None }"#,
-        r#"payment: CircuitStateChanged { from: "half_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 1, failures: 0, last_error: None }"#,
-        r#"payment: CircuitStateChanged { from: "closed", to: "forced_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, last_error: None }"#,
+        r#"payment: CircuitStateChanged { from: "open", to: "half_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, threshold: 0.5, last_error: None }"#,
+        r#"payment: CircuitStateChanged { from: "half_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 1, failures: 0, threshold: 0.5, last_error: None }"#,
+        r#"payment: CircuitStateChanged { from: "closed", to: "forced_open", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, threshold: 0.5, last_error: None }"#,
         "payment: CircuitRejected { retry_after: None }",
-        r#"payment: CircuitStateChanged { from: "forced_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, last_error: None }"#,
+        r#"payment: CircuitStateChanged { from: "forced_open", to: "closed", failure_rate: 0.0, slow_call_rate: 0.0, calls: 0, failures: 0, threshold: 0.5, last_error: None }"#,
     ];
     assert_eq!(lines, expected);
     // A listener set on a breaker that already has clones still reaches them all.

@@ -372,9 +372,14 @@ async fn a_breaker_reports_its_cycle_with_counts_and_a_gauge() {
     assert_eq!(opened.get("calls"), "2");
     assert_eq!(opened.get("failure_rate"), "1.0");
     assert!(opened.get("error").contains("503"), "{opened:?}");
-    assert!(
-        opened.get("message").starts_with("circuit opened"),
-        "{opened:?}"
+    assert_eq!(
+        opened.get("threshold"),
+        "2.0",
+        "2 failures in a row trip it"
+    );
+    assert_eq!(
+        opened.get("message"),
+        "circuit opened (closed -> open) after 2 failures in 2 calls (threshold 2)"
     );
     let rejected = t.capture.one("inventory", "circuit_rejected");
     assert_eq!(rejected.level, Level::DEBUG);

@@ -38,6 +38,16 @@ impl BreakerConfig {
 }
 
 /// How outcomes are kept, in integers.
+impl Plan {
+    /// What trips the breaker, as events report it: failures in a row, or a rate.
+    pub(super) fn failure_threshold(&self) -> f64 {
+        match self.mode {
+            Mode::Consecutive { failures } => f64::from(failures),
+            _ => self.rule.failure_ppm as f64 / 1e6,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Mode {
     Consecutive { failures: u32 },

@@ -55,6 +55,7 @@ impl Inner {
                 slow_call_rate: c.counts.slow_rate(),
                 calls: c.counts.calls,
                 failures: c.counts.failures,
+                threshold: self.plan.failure_threshold(),
                 last_error: cause,
             });
         }

@@ -70,7 +70,7 @@
 //! | `timeout` | WARN | `timeout_ms`, `kind` (`timeout`, `deadline_exceeded`) |
 //! | `hedge_started` | DEBUG | `attempt`, `after_ms` |
 //! | `fallback_used` | WARN | `fallback_type`, `reason`, `cache_age_ms` (a cache's value) |
-//! | `circuit_state_changed` | WARN to `open`/`forced_open`, else INFO | `from`, `state`, `failures`, `calls`, `failure_rate`, `slow_call_rate`, `error` |
+//! | `circuit_state_changed` | WARN to `open`/`forced_open`, else INFO | `from`, `state`, `failures`, `calls`, `failure_rate`, `slow_call_rate`, `threshold`, `error` |
 //! | `circuit_rejected` | DEBUG | `retry_after_ms` |
 //! | `bulkhead_rejected` | WARN | `pool_size`, `active`, `queued`, `waited_ms` |
 //! | `rate_limited` | INFO | `retry_after_ms` |

@@ -120,6 +120,7 @@ impl Listener for TracingListener {
                 slow_call_rate,
                 calls,
                 failures,
+                threshold,
                 last_error,
             } => {
                 let error = last_error.map(::tracing::field::debug);
@@ -143,6 +144,7 @@ impl Listener for TracingListener {
                             calls,
                             failure_rate,
                             slow_call_rate,
+                            threshold,
                             error,
                             $($message)+
                         )
@@ -151,7 +153,8 @@ impl Listener for TracingListener {
                 if is_open(to) {
                     state_changed!(
                         warn,
-                        "circuit {what} ({from} -> {to}) after {failures} failures in {calls} calls"
+                        "circuit {what} ({from} -> {to}) after {failures} failures in {calls} calls \
+                         (threshold {threshold})"
                     )
                 } else {
                     state_changed!(info, "circuit {what}")
