@@ -273,10 +273,9 @@ fn kind<T, E>(r: &Result<T, Error<E>>) -> Option<RejectionKind> {
 
 // ---------------------------------------------------------------- tests
 
-#[tokio::test(start_paused = true)]
-async fn retries_and_timeouts_report_attempts_delays_and_limits() {
-    let t = Telemetry::new();
-    let payment = Pipeline::builder("payment")
+/// A "payment" pipeline reporting to `t`: 3 attempts, 100 ms apart, no budget.
+fn payment_retrying_3_times(t: &Telemetry) -> rampart::PipelineBuilder {
+    Pipeline::builder("payment")
         .listener(t.listener())
         .without_retry_budget()
         .retry(
@@ -284,6 +283,12 @@ async fn retries_and_timeouts_report_attempts_delays_and_limits() {
                 .with_max_attempts(3)
                 .with_jitter(Jitter::None),
         )
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_and_timeouts_report_attempts_delays_and_limits() {
+    let t = Telemetry::new();
+    let payment = payment_retrying_3_times(&t)
         .timeout(secs(1))
         .build()
         .unwrap();
@@ -738,14 +743,7 @@ async fn without_a_listener_nothing_is_recorded() {
 #[tokio::test(start_paused = true)]
 async fn pipelines_report_call_durations_retry_successes_faults_and_flags() {
     let t = Telemetry::new();
-    let payment = Pipeline::builder("payment")
-        .listener(t.listener())
-        .without_retry_budget()
-        .retry(
-            RetryConfig::constant(ms(100))
-                .with_max_attempts(3)
-                .with_jitter(Jitter::None),
-        )
+    let payment = payment_retrying_3_times(&t)
         .chaos(
             rampart::chaos::ChaosConfig::enabled()
                 .with_seed(1)
