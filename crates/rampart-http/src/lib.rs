@@ -1,0 +1,5 @@
+//! HTTP semantics for rampart.
+
+pub mod rate_limit_headers;
+pub mod retry_after;
+mod sf;
