@@ -1,5 +1,69 @@
-//! HTTP semantics for rampart.
+//! HTTP semantics for rampart: what a status means, when a request may be retried, and
+//! what the server's `Retry-After` and rate-limit headers say.
+//!
+//! This crate holds pure functions and types with no client or server attached, so they
+//! are tested with plain values:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`classify`] | [`HttpClassifier`]: retry 408, 429, 500, 502, 503, 504 and connection errors; ignore other 4xx; idempotent methods or an `Idempotency-Key` |
+//! | [`retry_after`] | [`RetryAfter`]: parse and write `Retry-After` (seconds and the three HTTP-date forms), clamped by a [`RetryAfterPolicy`] |
+//! | [`rate_limit_headers`] | [`RateLimitInfo`]: parse and write `X-RateLimit-*` and the IETF `RateLimit` / `RateLimit-Policy` fields; [`retry_hint`] |
+//!
+//! # Quick start
+//!
+//! A pipeline whose retries and breaker judge HTTP responses by their status, wait as
+//! long as a 503's `Retry-After` says, and never repeat a request that is unsafe to send
+//! twice:
+//!
+//! ```
+//! use http::{Request, Response};
+//! use rampart::Pipeline;
+//! use rampart::retry::RetryConfig;
+//! use rampart_http::classify::HttpClassifier;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), rampart::ConfigError> {
+//! let orders = Pipeline::builder("orders")
+//!     .retry(RetryConfig::exponential(Duration::from_millis(100)).with_max_attempts(3))
+//!     .build()?;
+//! let classifier: HttpClassifier<std::io::Error> = HttpClassifier::default();
+//!
+//! // A server that is busy once, then answers.
+//! let calls = AtomicU32::new(0);
+//! let server = || async {
+//!     let response = match calls.fetch_add(1, Ordering::Relaxed) {
+//!         0 => Response::builder().status(503).header("retry-after", "2").body("busy"),
+//!         _ => Response::builder().status(200).body("order 7"),
+//!     };
+//!     Ok::<_, std::io::Error>(response.unwrap())
+//! };
+//!
+//! // GET is idempotent: retried after the 2 s the server asked for.
+//! let (get, ()) = Request::get("/orders/7").body(()).unwrap().into_parts();
+//! let started = tokio::time::Instant::now();
+//! let response = orders.call_classified(classifier.for_request(&get), server).await.unwrap();
+//! assert_eq!(response.into_body(), "order 7");
+//! assert_eq!(started.elapsed(), Duration::from_secs(2));
+//!
+//! // POST without an Idempotency-Key: the 503 is returned, not retried.
+//! calls.store(0, Ordering::Relaxed);
+//! let (post, ()) = Request::post("/orders").body(()).unwrap().into_parts();
+//! let response = orders.call_classified(classifier.for_request(&post), server).await.unwrap();
+//! assert_eq!(response.status(), 503);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`HttpClassifier`]: classify::HttpClassifier
+//! [`RetryAfter`]: retry_after::RetryAfter
+//! [`RetryAfterPolicy`]: retry_after::RetryAfterPolicy
+//! [`RateLimitInfo`]: rate_limit_headers::RateLimitInfo
+//! [`retry_hint`]: rate_limit_headers::retry_hint
 
+pub mod classify;
 pub mod rate_limit_headers;
 pub mod retry_after;
 mod sf;
