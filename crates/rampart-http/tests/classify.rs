@@ -28,6 +28,9 @@ fn response(status: u16, headers: &[(&str, &str)]) -> Response<()> {
     builder.body(()).unwrap()
 }
 
+/// Header lines as `(name, value)`.
+type Lines = &'static [(&'static str, &'static str)];
+
 fn verdict(class: OutcomeClass, retryable: bool, retry_after: Option<u64>) -> Verdict {
     Verdict {
         class,
@@ -80,7 +83,7 @@ fn the_issue_lists() {
 #[test]
 fn retry_after_on_429_and_503_only() {
     let c = classifier();
-    let table: &[(u16, &[(&str, &str)], Verdict)] = &[
+    let table: &[(u16, Lines, Verdict)] = &[
         (
             503,
             &[("retry-after", "2")],

@@ -27,6 +27,9 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     map
 }
 
+/// Header lines as `(name, value)`.
+type Lines = &'static [(&'static str, &'static str)];
+
 fn secs(s: u64) -> Option<Duration> {
     Some(Duration::from_secs(s))
 }
@@ -47,7 +50,7 @@ fn summary(info: &RateLimitInfo) -> Expected {
 
 #[test]
 fn x_rate_limit_table() {
-    let table: &[(&[(&str, &str)], ResetFormat, Option<Expected>)] = &[
+    let table: &[(Lines, ResetFormat, Option<Expected>)] = &[
         // The seeds' 429, read as epoch by Auto and by EpochSeconds.
         (
             &[
@@ -148,7 +151,7 @@ fn x_rate_limit_table() {
 
 #[test]
 fn ietf_table() {
-    let table: &[(&[(&str, &str)], Option<Expected>)] = &[
+    let table: &[(Lines, Option<Expected>)] = &[
         // The current draft.
         (
             &[
@@ -272,7 +275,7 @@ fn ietf_wins_and_x_rate_limit_fills_gaps() {
 #[test]
 fn retry_hint_table() {
     let policy = RetryAfterPolicy::new(Duration::from_secs(120));
-    let table: &[(&[(&str, &str)], Option<Duration>)] = &[
+    let table: &[(Lines, Option<Duration>)] = &[
         // Retry-After wins over every rate-limit field.
         (
             &[
