@@ -71,14 +71,21 @@ pub const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset
 pub const AUTO_EPOCH_THRESHOLD_SECS: u64 = 1_000_000_000;
 
 /// How to read `X-RateLimit-Reset` (and how [`write_x_rate_limit`] writes it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+///
+/// In configuration files: `"delta_seconds"`, `"epoch_seconds"` or `"auto"`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ResetFormat {
     /// Seconds from now until the quota resets.
     DeltaSeconds,
     /// The Unix time (seconds since 1970) at which the quota resets.
     EpochSeconds,
     /// A Unix time when above [`AUTO_EPOCH_THRESHOLD_SECS`], a delay otherwise.
-    /// Writes a delay.
+    /// Writes a delay, so a delay longer than the threshold (31 years) would read back
+    /// as a Unix time: servers that mean such delays should say
+    /// [`DeltaSeconds`](Self::DeltaSeconds).
     #[default]
     Auto,
 }

@@ -134,9 +134,12 @@ pub fn parse_retry_after(value: &[u8], now: SystemTime) -> Option<Duration> {
 /// How much of a server's `Retry-After` a client accepts: the delay is clamped to
 /// [`max`](Self::max).
 ///
-/// See the module docs for the defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// See the module docs for the defaults. In configuration files it reads as
+/// `max = "5m"` (humantime durations; unknown fields are refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryAfterPolicy {
+    #[serde(with = "humantime_serde")]
     max: Duration,
 }
 
@@ -177,7 +180,8 @@ impl RetryAfterPolicy {
     }
 }
 
-/// Sets `Retry-After` on `headers` to `delay` in whole seconds, rounded up.
+/// Sets `Retry-After` on `headers` to `delay` in whole seconds, rounded up (saturating
+/// at `u64::MAX` seconds), replacing any earlier value.
 ///
 /// Rounding up matters: a client told `0` for a 400 ms wait would come straight back
 /// and be refused again.

@@ -403,3 +403,20 @@ fn ietf_round_trips() {
     write_ietf(&mut map, &RateLimitInfo::default());
     assert!(map.is_empty());
 }
+
+#[test]
+fn reset_format_reads_from_configuration() {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        reset: ResetFormat,
+    }
+    for (text, expected) in [
+        ("delta_seconds", ResetFormat::DeltaSeconds),
+        ("epoch_seconds", ResetFormat::EpochSeconds),
+        ("auto", ResetFormat::Auto),
+    ] {
+        let config: Config = toml::from_str(&format!("reset = \"{text}\"")).unwrap();
+        assert_eq!(config.reset, expected);
+    }
+    assert!(toml::from_str::<Config>(r#"reset = "epoch""#).is_err());
+}

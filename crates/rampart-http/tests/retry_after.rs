@@ -223,3 +223,13 @@ fn dates_write_as_imf_fixdate_and_round_trip() {
         None
     );
 }
+
+#[test]
+fn policy_reads_from_configuration() {
+    let policy: RetryAfterPolicy = toml::from_str(r#"max = "90s""#).unwrap();
+    assert_eq!(policy, RetryAfterPolicy::new(Duration::from_secs(90)));
+    let default: RetryAfterPolicy = toml::from_str("").unwrap();
+    assert_eq!(default, RetryAfterPolicy::default());
+    assert!(toml::from_str::<RetryAfterPolicy>(r#"maximum = "90s""#).is_err());
+    assert!(toml::from_str::<RetryAfterPolicy>(r#"max = "soon""#).is_err());
+}
