@@ -1,0 +1,63 @@
+//! [`RampartServiceBuilderExt`]: the layers as `ServiceBuilder` methods.
+
+use tower::layer::util::Stack;
+use tower::ServiceBuilder;
+
+use super::{BulkheadLayer, CircuitBreakerLayer, LoadShedLayer, PipelineLayer, RateLimitLayer};
+use crate::bulkhead::Bulkhead;
+use crate::circuit::CircuitBreaker;
+use crate::pipeline::Pipeline;
+use crate::rate_limit::RateLimiter;
+use crate::shed::LoadShedder;
+
+/// Adds rampart's layers to a [`ServiceBuilder`]; see the [module docs](super).
+///
+/// Each method adds the layer below the ones already added (outermost first, as
+/// `ServiceBuilder` does).
+pub trait RampartServiceBuilderExt<L>: sealed::Sealed {
+    /// Adds a [`PipelineLayer`] running each request through `pipeline`.
+    fn pipeline(self, pipeline: Pipeline) -> ServiceBuilder<Stack<PipelineLayer, L>>;
+    /// Adds a [`BulkheadLayer`].
+    fn bulkhead(self, bulkhead: Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>>;
+    /// Adds a [`RateLimitLayer`].
+    fn rate_limit(self, limiter: RateLimiter) -> ServiceBuilder<Stack<RateLimitLayer, L>>;
+    /// Adds a [`CircuitBreakerLayer`] with the default classifier (every `Err` is a
+    /// failure); use `.layer(CircuitBreakerLayer::new(b).with_classifier(c))` for
+    /// another.
+    fn circuit_breaker(
+        self,
+        breaker: CircuitBreaker,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
+    /// Adds a [`LoadShedLayer`] reading priorities from the task's scope.
+    fn load_shed(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>>;
+}
+
+impl<L> RampartServiceBuilderExt<L> for ServiceBuilder<L> {
+    fn pipeline(self, pipeline: Pipeline) -> ServiceBuilder<Stack<PipelineLayer, L>> {
+        self.layer(PipelineLayer::new(pipeline))
+    }
+
+    fn bulkhead(self, bulkhead: Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>> {
+        self.layer(BulkheadLayer::new(bulkhead))
+    }
+
+    fn rate_limit(self, limiter: RateLimiter) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
+        self.layer(RateLimitLayer::new(limiter))
+    }
+
+    fn circuit_breaker(
+        self,
+        breaker: CircuitBreaker,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>> {
+        self.layer(CircuitBreakerLayer::new(breaker))
+    }
+
+    fn load_shed(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>> {
+        self.layer(LoadShedLayer::new(shedder))
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<L> Sealed for tower::ServiceBuilder<L> {}
+}
