@@ -561,3 +561,64 @@ async fn service_builder_stacks_every_layer() {
     let out = svc.oneshot(21).await;
     assert!(matches!(out, Ok(42)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn pipeline_response_future_dropped_during_backoff_starts_no_attempt() {
+    let (mock, mut handle): (Mock, Handle) = mock::pair();
+    let mut svc = PipelineLayer::new(retrying_pipeline()).layer(mock);
+    let mut call = task::spawn(svc.call("a"));
+    assert!(call.poll().is_pending());
+    handle.next_request().await.unwrap().1.send_error("503");
+    assert!(call.poll().is_pending(), "waiting out the backoff");
+    drop(call);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert!(try_next(&mut handle).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stacked_layers_flatten_to_one_error_level() {
+    let b = bulkhead(1, 0);
+    let pipeline = retrying_pipeline();
+    let (mock, mut handle): (Mock, Handle) = mock::pair();
+    let svc = ServiceBuilder::new()
+        .map_err(Error::flatten)
+        .bulkhead(b.clone())
+        .pipeline(pipeline)
+        .service(mock);
+
+    let first = tokio::spawn(svc.clone().oneshot("a"));
+    let (_, send) = handle.next_request().await.unwrap();
+    let refused: Result<_, Error<_>> = svc.clone().oneshot("b").await;
+    assert_eq!(kind(&refused), Some(RejectionKind::BulkheadFull));
+    send.send_response("ok");
+    assert!(matches!(first.await.unwrap(), Ok("ok")));
+    assert_eq!(b.snapshot().active, 0);
+}
+
+#[test]
+fn services_and_futures_are_send_for_servers() {
+    fn send<T: Send + 'static>(_: &T) {}
+    fn service_and_future<S, R>(svc: S, req: R)
+    where
+        S: Service<R> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        R: 'static,
+    {
+        let mut svc = svc;
+        send(&svc.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let fut = svc.call(req);
+        send(&fut);
+    }
+    let inner = service_fn(|x: u32| async move { Ok::<_, &str>(x) });
+    service_and_future(PipelineLayer::new(retrying_pipeline()).layer(inner), 1);
+    service_and_future(BulkheadLayer::new(bulkhead(1, 1)).layer(inner), 1);
+    let breaker = CircuitBreaker::new("svc", BreakerConfig::consecutive(1)).unwrap();
+    service_and_future(CircuitBreakerLayer::new(breaker).layer(inner), 1);
+    let shedder = LoadShedder::new("svc", ShedConfig::new(1)).unwrap();
+    service_and_future(LoadShedLayer::new(shedder).layer(inner), 1);
+}

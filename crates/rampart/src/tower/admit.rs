@@ -58,7 +58,7 @@ impl<S, Req, G, F> Admitted<S, Req, G, F> {
     }
 
     /// Admitted now, holding `guard`.
-    pub(crate) fn admitted(guard: G, svc: S, req: Req) -> Self {
+    pub(crate) fn holding(guard: G, svc: S, req: Req) -> Self {
         Admitted {
             state: State::Readying {
                 svc,

@@ -139,7 +139,7 @@ where
                     permit,
                     classifier: self.classifier.clone(),
                 };
-                Admitted::admitted(recorder, mem::replace(&mut self.inner, clone), req)
+                Admitted::holding(recorder, mem::replace(&mut self.inner, clone), req)
             }
             Err(r) => Admitted::refused(r),
         };

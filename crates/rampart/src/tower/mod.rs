@@ -39,10 +39,18 @@
 //! only `S: Clone` and allocate nothing when they admit at once (a bulkhead boxes the
 //! wait when a request has to queue).
 //!
+//! Errors of stacked layers nest, one [`Error`](crate::Error) level per rampart layer;
+//! `ServiceBuilder::map_err(Error::flatten)` on top merges them into one
+//! ([`Error::flatten`](crate::Error::flatten)). Policies inside one pipeline never nest.
+//!
 //! # Examples
 //!
+//! A client-side stack: a rate limit around a pipeline (bulkhead, retries, a timeout
+//! per attempt), with one error level.
+//!
 //! ```
-//! use rampart::bulkhead::{Bulkhead, BulkheadConfig};
+//! use rampart::rate_limit::{RateLimitConfig, RateLimiter};
+//! use rampart::bulkhead::BulkheadConfig;
 //! use rampart::retry::{Jitter, RetryConfig};
 //! use rampart::tower::RampartServiceBuilderExt;
 //! use rampart::{Error, Pipeline, RejectionKind};
@@ -52,46 +60,52 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), rampart::ConfigError> {
 //! let payment = Pipeline::builder("payment")
+//!     .bulkhead(BulkheadConfig::new().with_max_concurrent(10))
 //!     .retry(RetryConfig::exponential(Duration::from_millis(100)).with_max_attempts(3).with_jitter(Jitter::None))
 //!     .timeout(Duration::from_secs(1))
 //!     .build()?;
-//! let bulkhead = Bulkhead::new("payment", BulkheadConfig::new().with_max_concurrent(10))?;
+//! let limiter = RateLimiter::new("payment", RateLimitConfig::per_second(2))?;
 //!
 //! let svc = ServiceBuilder::new()
-//!     .bulkhead(bulkhead)
+//!     .map_err(Error::flatten)
+//!     .rate_limit(limiter)
 //!     .pipeline(payment)
 //!     .service(service_fn(|amount: u32| async move {
 //!         if amount > 0 { Ok(amount) } else { Err("declined") }
 //!     }));
 //!
 //! assert_eq!(svc.clone().oneshot(42).await, Ok(42));
-//! // Three attempts, then the operation's own error, typed; the bulkhead layer adds
-//! // its own `Error` level around the pipeline's.
-//! let declined = svc.oneshot(0).await;
-//! assert!(matches!(declined, Err(Error::Operation(Error::Operation("declined")))));
+//! // Three attempts 100 and 200 ms apart (one token: the limit counts requests, not
+//! // attempts), then the operation's own error, typed.
+//! assert_eq!(svc.clone().oneshot(0).await, Err(Error::Operation("declined")));
+//! // The bucket is empty: the response future says so, and when to come back (a
+//! // token every 500 ms, 300 ms of which the retries spent waiting).
+//! let Err(Error::Rejected(r)) = svc.oneshot(1).await else { panic!("expected a refusal") };
+//! assert_eq!(r.kind(), RejectionKind::RateLimited);
+//! assert_eq!(r.retry_after(), Some(Duration::from_millis(200)));
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Refusals come from the response future:
+//! Refusals come from the response future, never from `poll_ready`:
 //!
 //! ```
-//! use rampart::rate_limit::{RateLimitConfig, RateLimiter};
-//! use rampart::tower::RateLimitLayer;
+//! use rampart::circuit::{BreakerConfig, CircuitBreaker};
+//! use rampart::tower::CircuitBreakerLayer;
 //! use rampart::{Error, RejectionKind};
-//! use tower::{service_fn, Layer, ServiceExt};
+//! use tower::{service_fn, Layer, Service, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), rampart::ConfigError> {
-//! let limiter = RateLimiter::new("search", RateLimitConfig::per_second(1))?;
-//! let svc = RateLimitLayer::new(limiter)
-//!     .layer(service_fn(|q: &'static str| async move { Ok::<_, ()>(q.len()) }));
+//! let breaker = CircuitBreaker::new("search", BreakerConfig::consecutive(1))?;
+//! let mut svc = CircuitBreakerLayer::new(breaker)
+//!     .layer(service_fn(|q: &'static str| async move { Err::<usize, _>(q) }));
 //!
-//! assert_eq!(svc.clone().oneshot("rust").await, Ok(4));
-//! let refused = svc.clone().ready().await.expect("always ready").call("tower").await;
+//! assert_eq!(svc.ready().await.expect("always ready").call("down").await, Err(Error::Operation("down")));
+//! // Open now, and still ready: the refusal is the response.
+//! let refused = svc.ready().await.expect("always ready").call("again").await;
 //! let Err(Error::Rejected(r)) = refused else { panic!("expected a refusal") };
-//! assert_eq!(r.kind(), RejectionKind::RateLimited);
-//! assert!(r.retry_after().is_some());
+//! assert_eq!(r.kind(), RejectionKind::CircuitOpen);
 //! # Ok(())
 //! # }
 //! ```
@@ -100,6 +114,7 @@ mod admit;
 mod builder;
 mod bulkhead;
 mod circuit;
+mod flatten;
 mod pipeline;
 mod rate_limit;
 mod shed;

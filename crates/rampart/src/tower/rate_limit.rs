@@ -83,7 +83,7 @@ where
         let inner = match self.limiter.try_acquire() {
             Ok(()) => {
                 let clone = self.inner.clone();
-                Admitted::admitted((), mem::replace(&mut self.inner, clone), req)
+                Admitted::holding((), mem::replace(&mut self.inner, clone), req)
             }
             Err(r) => Admitted::refused(r),
         };

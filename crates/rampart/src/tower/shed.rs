@@ -144,7 +144,7 @@ where
         let inner = match self.shedder.try_acquire_owned(priority) {
             Ok(permit) => {
                 let clone = self.inner.clone();
-                Admitted::admitted(permit, mem::replace(&mut self.inner, clone), req)
+                Admitted::holding(permit, mem::replace(&mut self.inner, clone), req)
             }
             Err(r) => Admitted::refused(r),
         };
