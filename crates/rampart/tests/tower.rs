@@ -14,8 +14,10 @@ use rampart::classify::Classifier;
 use rampart::rate_limit::{RateLimitConfig, RateLimiter};
 use rampart::retry::{Jitter, RetryConfig};
 use rampart::shed::{LoadShedder, Priority, ShedConfig};
+use rampart::timeout::TimeoutConfig;
 use rampart::tower::{
     BulkheadLayer, CircuitBreakerLayer, LoadShedLayer, PipelineLayer, RampartServiceBuilderExt,
+    TimeoutLayer,
 };
 use rampart::{Error, Pipeline, RejectionKind};
 use tokio_test::task;
@@ -621,4 +623,46 @@ fn services_and_futures_are_send_for_servers() {
     service_and_future(CircuitBreakerLayer::new(breaker).layer(inner), 1);
     let shedder = LoadShedder::new("svc", ShedConfig::new(1)).unwrap();
     service_and_future(LoadShedLayer::new(shedder).layer(inner), 1);
+    let limit = TimeoutLayer::new("svc", TimeoutConfig::new(Duration::from_secs(1))).unwrap();
+    service_and_future(limit.layer(inner), 1);
+}
+
+// ----- timeout layer -----
+
+#[tokio::test(start_paused = true)]
+async fn timeout_drops_the_request_and_refuses_with_the_time_it_ran() {
+    let layer = TimeoutLayer::new("svc", TimeoutConfig::new(Duration::from_secs(2))).unwrap();
+    let (mock, mut handle): (Mock, Handle) = mock::pair();
+    let b = bulkhead(1, 0);
+    let svc = ServiceBuilder::new()
+        .map_err(Error::flatten)
+        .time_limit(layer)
+        .bulkhead(b.clone())
+        .service(mock);
+
+    let call = tokio::spawn(svc.clone().oneshot("slow"));
+    let (_, _send) = handle.next_request().await.unwrap();
+    let out = call.await.unwrap();
+    assert_eq!(kind(&out), Some(RejectionKind::Timeout));
+    let rejection = out.unwrap_err();
+    let rejection = rejection.rejection().unwrap();
+    assert_eq!(rejection.elapsed(), Some(Duration::from_secs(2)));
+    assert_eq!(rejection.name(), "svc");
+    assert_eq!(
+        b.snapshot().active,
+        0,
+        "the inner future and its permit are dropped"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_covers_waiting_for_the_inner_service_to_be_ready() {
+    let layer = TimeoutLayer::new("svc", TimeoutConfig::new(Duration::from_secs(1))).unwrap();
+    let (mock, mut handle): (Mock, Handle) = mock::pair();
+    handle.allow(0);
+    let mut svc = layer.layer(mock);
+    assert_ready(&mut svc);
+    let out = svc.call("never ready").await;
+    assert_eq!(kind(&out), Some(RejectionKind::Timeout));
+    assert!(TimeoutLayer::new("svc", TimeoutConfig::new(Duration::ZERO)).is_err());
 }

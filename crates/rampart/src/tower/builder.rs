@@ -3,7 +3,9 @@
 use tower::layer::util::Stack;
 use tower::ServiceBuilder;
 
-use super::{BulkheadLayer, CircuitBreakerLayer, LoadShedLayer, PipelineLayer, RateLimitLayer};
+use super::{
+    BulkheadLayer, CircuitBreakerLayer, LoadShedLayer, PipelineLayer, RateLimitLayer, TimeoutLayer,
+};
 use crate::bulkhead::Bulkhead;
 use crate::circuit::CircuitBreaker;
 use crate::pipeline::Pipeline;
@@ -30,6 +32,9 @@ pub trait RampartServiceBuilderExt<L>: sealed::Sealed {
     ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
     /// Adds a [`LoadShedLayer`] reading priorities from the task's scope.
     fn load_shed(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>>;
+    /// Adds a [`TimeoutLayer`] (built with [`TimeoutLayer::new`], which validates the
+    /// duration).
+    fn time_limit(self, timeout: TimeoutLayer) -> ServiceBuilder<Stack<TimeoutLayer, L>>;
 }
 
 impl<L> RampartServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -54,6 +59,10 @@ impl<L> RampartServiceBuilderExt<L> for ServiceBuilder<L> {
 
     fn load_shed(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>> {
         self.layer(LoadShedLayer::new(shedder))
+    }
+
+    fn time_limit(self, timeout: TimeoutLayer) -> ServiceBuilder<Stack<TimeoutLayer, L>> {
+        self.layer(timeout)
     }
 }
 

@@ -89,7 +89,7 @@ where
         let clone = self.inner.clone();
         let svc = mem::replace(&mut self.inner, clone);
         let inner = match self.bulkhead.try_take_permit() {
-            Some(permit) => Admitted::admitted(permit, svc, req),
+            Some(permit) => Admitted::holding(permit, svc, req),
             None => {
                 let bulkhead = self.bulkhead.clone();
                 Admitted::waiting(Box::pin(async move { bulkhead.acquire().await }), svc, req)

@@ -26,6 +26,7 @@
 //! | [`RateLimitLayer`] | [`RateLimiter`](crate::rate_limit::RateLimiter), one token per request, never waits | `RateLimited` with `retry_after` |
 //! | [`CircuitBreakerLayer`] | [`CircuitBreaker`](crate::circuit::CircuitBreaker), outcomes through a [`Classify`](crate::classify::Classify) | `CircuitOpen` |
 //! | [`LoadShedLayer`] | [`LoadShedder`](crate::shed::LoadShedder), priority from the task's scope or the request | `Shed` |
+//! | [`TimeoutLayer`] | [`timeout`](crate::timeout::timeout), readiness included, clamped to the deadline in force | `Timeout` / `DeadlineExceeded` |
 //!
 //! # Defaults
 //!
@@ -118,6 +119,7 @@ mod flatten;
 mod pipeline;
 mod rate_limit;
 mod shed;
+mod timeout;
 
 pub use self::builder::RampartServiceBuilderExt;
 pub use self::bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
@@ -125,3 +127,4 @@ pub use self::circuit::{CircuitBreakerFuture, CircuitBreakerLayer, CircuitBreake
 pub use self::pipeline::{PipelineFuture, PipelineLayer, PipelineService};
 pub use self::rate_limit::{RateLimitFuture, RateLimitLayer, RateLimitService};
 pub use self::shed::{LoadShedFuture, LoadShedLayer, LoadShedService, PriorityOf, ScopedPriority};
+pub use self::timeout::{TimeoutFuture, TimeoutLayer, TimeoutService};
