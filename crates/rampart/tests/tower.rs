@@ -459,7 +459,7 @@ async fn breaker_probe_slot_returns_when_the_response_future_is_dropped() {
 async fn rate_limit_refuses_from_call_with_retry_after() {
     let limiter = RateLimiter::new("svc", RateLimitConfig::per_second(2)).unwrap();
     let (mock, mut handle): (Mock, Handle) = mock::pair();
-    let mut svc = ServiceBuilder::new().rate_limit(limiter).service(mock);
+    let mut svc = ServiceBuilder::new().rate_limiter(limiter).service(mock);
 
     let mut admitted = Vec::new();
     for req in ["a", "b"] {
@@ -555,8 +555,8 @@ async fn load_shed_priority_from_the_request() {
 #[tokio::test(start_paused = true)]
 async fn service_builder_stacks_every_layer() {
     let svc = ServiceBuilder::new()
-        .load_shed(LoadShedder::new("svc", ShedConfig::new(10)).unwrap())
-        .rate_limit(RateLimiter::new("svc", RateLimitConfig::per_second(10)).unwrap())
+        .load_shedder(LoadShedder::new("svc", ShedConfig::new(10)).unwrap())
+        .rate_limiter(RateLimiter::new("svc", RateLimitConfig::per_second(10)).unwrap())
         .bulkhead(bulkhead(4, 0))
         .circuit_breaker(CircuitBreaker::new("svc", BreakerConfig::consecutive(5)).unwrap())
         .service(service_fn(|x: u32| async move { Ok::<_, &str>(x * 2) }));

@@ -15,14 +15,17 @@ use crate::shed::LoadShedder;
 /// Adds rampart's layers to a [`ServiceBuilder`]; see the [module docs](super).
 ///
 /// Each method adds the layer below the ones already added (outermost first, as
-/// `ServiceBuilder` does).
+/// `ServiceBuilder` does). The names differ from tower's own `rate_limit`, `load_shed`
+/// and `timeout` methods (inherent methods of `ServiceBuilder` behind tower's features,
+/// which would win over a trait method of the same name as soon as any crate in the
+/// build turns those features on).
 pub trait RampartServiceBuilderExt<L>: sealed::Sealed {
     /// Adds a [`PipelineLayer`] running each request through `pipeline`.
     fn pipeline(self, pipeline: Pipeline) -> ServiceBuilder<Stack<PipelineLayer, L>>;
     /// Adds a [`BulkheadLayer`].
     fn bulkhead(self, bulkhead: Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>>;
     /// Adds a [`RateLimitLayer`].
-    fn rate_limit(self, limiter: RateLimiter) -> ServiceBuilder<Stack<RateLimitLayer, L>>;
+    fn rate_limiter(self, limiter: RateLimiter) -> ServiceBuilder<Stack<RateLimitLayer, L>>;
     /// Adds a [`CircuitBreakerLayer`] with the default classifier (every `Err` is a
     /// failure); use `.layer(CircuitBreakerLayer::new(b).with_classifier(c))` for
     /// another.
@@ -31,7 +34,7 @@ pub trait RampartServiceBuilderExt<L>: sealed::Sealed {
         breaker: CircuitBreaker,
     ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
     /// Adds a [`LoadShedLayer`] reading priorities from the task's scope.
-    fn load_shed(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>>;
+    fn load_shedder(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>>;
     /// Adds a [`TimeoutLayer`] (built with [`TimeoutLayer::new`], which validates the
     /// duration).
     fn time_limit(self, timeout: TimeoutLayer) -> ServiceBuilder<Stack<TimeoutLayer, L>>;
@@ -46,7 +49,7 @@ impl<L> RampartServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(BulkheadLayer::new(bulkhead))
     }
 
-    fn rate_limit(self, limiter: RateLimiter) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
+    fn rate_limiter(self, limiter: RateLimiter) -> ServiceBuilder<Stack<RateLimitLayer, L>> {
         self.layer(RateLimitLayer::new(limiter))
     }
 
@@ -57,7 +60,7 @@ impl<L> RampartServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(CircuitBreakerLayer::new(breaker))
     }
 
-    fn load_shed(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>> {
+    fn load_shedder(self, shedder: LoadShedder) -> ServiceBuilder<Stack<LoadShedLayer, L>> {
         self.layer(LoadShedLayer::new(shedder))
     }
 

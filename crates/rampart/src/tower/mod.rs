@@ -69,7 +69,7 @@
 //!
 //! let svc = ServiceBuilder::new()
 //!     .map_err(Error::flatten)
-//!     .rate_limit(limiter)
+//!     .rate_limiter(limiter)
 //!     .pipeline(payment)
 //!     .service(service_fn(|amount: u32| async move {
 //!         if amount > 0 { Ok(amount) } else { Err("declined") }
