@@ -157,7 +157,7 @@ pub const RATIOS: &[Ratio] = &[
     Ratio {
         numerator: "rampart_tower_bulkhead_call",
         denominator: "tower_concurrency_limit",
-        max: 1.25,
+        max: 1.5,
     },
     Ratio {
         numerator: "rampart_tower_breaker_call_ok",
