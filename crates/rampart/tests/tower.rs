@@ -3,6 +3,7 @@
 //! completes, fails, panics or is dropped; clones share the policy; the pipeline layer
 //! resends a clone of the request on every attempt and keeps the error typed.
 
+use proptest::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use rampart::bulkhead::{Bulkhead, BulkheadConfig};
 use rampart::circuit::{BreakerConfig, BreakerState, CircuitBreaker};
 use rampart::classify::Classifier;
+use rampart::hedge::HedgeConfig;
 use rampart::rate_limit::{RateLimitConfig, RateLimiter};
 use rampart::retry::{Jitter, RetryConfig};
 use rampart::shed::{LoadShedder, Priority, ShedConfig};
@@ -665,4 +667,90 @@ async fn timeout_covers_waiting_for_the_inner_service_to_be_ready() {
     let out = svc.call("never ready").await;
     assert_eq!(kind(&out), Some(RejectionKind::Timeout));
     assert!(TimeoutLayer::new("svc", TimeoutConfig::new(Duration::ZERO)).is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pipeline_hedges_send_their_own_clone_and_the_loser_is_dropped() {
+    let pipeline = Pipeline::builder("search")
+        .hedge(HedgeConfig::fixed(Duration::from_millis(100)).with_max_attempts(2))
+        .without_retry_budget()
+        .build()
+        .unwrap();
+    let (mock, mut handle): (Mock, Handle) = mock::pair();
+    let call = tokio::spawn(PipelineLayer::new(pipeline).layer(mock).oneshot("q"));
+
+    let (first, slow) = handle.next_request().await.unwrap();
+    let (second, fast) = handle.next_request().await.unwrap();
+    assert_eq!((first, second), ("q", "q"));
+    fast.send_response("hedge");
+    assert!(matches!(call.await.unwrap(), Ok("hedge")));
+    slow.send_response("late");
+}
+
+/// One step of a random schedule against a queued bulkhead layer.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A new request.
+    Call,
+    /// Drop the request at this index (modulo the live ones).
+    Drop(usize),
+    /// Answer the oldest request the inner service holds, if any.
+    Answer,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Call),
+        (0usize..8).prop_map(Step::Drop),
+        Just(Step::Answer)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whatever the order of calls, answers and drops, never more than `max` requests
+    /// are inside the inner service, no more than `queue` wait, and once every response
+    /// future is gone every permit and queue place is back.
+    #[test]
+    fn bulkhead_layer_never_leaks_nor_overfills(
+        max in 1u32..4,
+        queue in 0u32..3,
+        steps in proptest::collection::vec(step(), 1..40),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+        let _guard = rt.enter();
+        let b = bulkhead(max, queue);
+        let (mock, mut handle): (Mock, Handle) = mock::pair();
+        let mut svc = BulkheadLayer::new(b.clone()).layer(mock);
+        let mut live = Vec::new();
+        let mut inside = std::collections::VecDeque::new();
+        for s in steps {
+            match s {
+                Step::Call => live.push(task::spawn(svc.call("r"))),
+                Step::Drop(i) if !live.is_empty() => {
+                    let i = i % live.len();
+                    drop(live.remove(i));
+                }
+                Step::Drop(_) => {}
+                Step::Answer => {
+                    if let Some(send) = inside.pop_front() {
+                        let send: mock::SendResponse<&'static str> = send;
+                        send.send_response("ok");
+                    }
+                }
+            }
+            live.retain_mut(|f| f.poll().is_pending());
+            while let Some((_, send)) = try_next(&mut handle) {
+                inside.push_back(send);
+            }
+            let snap = b.snapshot();
+            prop_assert!(snap.active <= max);
+            prop_assert!(snap.queued <= queue);
+            prop_assert!(snap.active as usize <= live.len());
+        }
+        drop(live);
+        let snap = b.snapshot();
+        prop_assert_eq!((snap.active, snap.queued), (0, 0));
+    }
 }
