@@ -73,8 +73,7 @@ response_future! {
 
 impl<S, Req> Service<Req> for BulkheadService<S>
 where
-    S: Service<Req> + Clone + Send + 'static,
-    Req: Send + 'static,
+    S: Service<Req> + Clone,
 {
     type Response = S::Response;
     type Error = Error<S::Error>;

@@ -36,9 +36,17 @@
 //! | priority of [`LoadShedLayer`] | [`ScopedPriority`]: the task's [`shed::scope`](crate::shed::scope), else `Normal` |
 //!
 //! The pipeline layer needs `Req: Clone`, since each attempt (retry or hedge) sends its
-//! own copy; its response future is boxed once per request. The per-policy layers need
+//! own copy (an `http::Request` whose body is not `Clone` gets a replayable body from
+//! the HTTP integration); its response future is boxed once per request. An error of
+//! the inner service's `poll_ready` is that attempt's error, and a breaker counts it as
+//! the classifier says. The per-policy layers need
 //! only `S: Clone` and allocate nothing when they admit at once (a bulkhead boxes the
 //! wait when a request has to queue).
+//!
+//! [`RampartServiceBuilderExt`] adds the layers to a `ServiceBuilder` as `.pipeline(p)`,
+//! `.bulkhead(b)`, `.rate_limiter(l)`, `.circuit_breaker(b)`, `.load_shedder(s)` and
+//! `.time_limit(t)` (named so that tower's own `rate_limit`, `load_shed` and `timeout`
+//! cannot shadow them).
 //!
 //! Errors of stacked layers nest, one [`Error`](crate::Error) level per rampart layer;
 //! `ServiceBuilder::map_err(Error::flatten)` on top merges them into one

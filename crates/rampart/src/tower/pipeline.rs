@@ -139,10 +139,10 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        // The instance this request goes to is the one `self` held, and a fresh clone
-        // stays behind for the next request (tower's `mem::replace` idiom: a service
-        // made ready must be the one called). Each attempt then calls its own clone,
-        // made ready inside the attempt.
+        // Tower's `mem::replace` idiom: the request takes the instance `self` held and
+        // leaves a fresh clone behind for the next request, so that a service made ready
+        // is the one called. Each attempt (a retry or a hedge runs beside another) then
+        // calls its own clone of that instance, made ready inside the attempt.
         let clone = self.inner.clone();
         let svc = mem::replace(&mut self.inner, clone);
         let pipeline = self.pipeline.clone();
