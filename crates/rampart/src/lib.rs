@@ -49,6 +49,8 @@ pub mod shed;
 pub(crate) mod sync;
 pub mod telemetry;
 pub mod timeout;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use config::ConfigError;
 pub use error::{Error, Rejection, RejectionKind};

@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod shed;
 pub mod telemetry;
 pub mod tokio;
+pub mod towerlayers;
 pub mod towerres;
 
 /// Every case, in the order they run and print.
@@ -35,6 +36,7 @@ pub fn all() -> Vec<Case> {
         chaos::CASES,
         flags::CASES,
         telemetry::CASES,
+        towerlayers::CASES,
     ]
     .concat()
 }
@@ -151,6 +153,21 @@ pub const RATIOS: &[Ratio] = &[
         numerator: "rampart_flag_is_enabled",
         denominator: "baseline_atomic_fetch_add",
         max: 1.0,
+    },
+    Ratio {
+        numerator: "rampart_tower_bulkhead_call",
+        denominator: "tower_concurrency_limit",
+        max: 1.5,
+    },
+    Ratio {
+        numerator: "rampart_tower_breaker_call_ok",
+        denominator: "towerres_circuitbreaker_call_ok",
+        max: 0.2,
+    },
+    Ratio {
+        numerator: "rampart_tower_pipeline_full_ok",
+        denominator: "towerres_stack_call_ok",
+        max: 0.2,
     },
 ];
 
