@@ -123,7 +123,6 @@ mod admit;
 mod builder;
 mod bulkhead;
 mod circuit;
-mod flatten;
 mod pipeline;
 mod rate_limit;
 mod shed;
