@@ -23,6 +23,14 @@ impl<T, E> Guard<T, E> for () {
 }
 
 /// A boxed wait for a guard (a queued bulkhead slot).
+/// The service to send one request to: the one that was driven ready stays out of the
+/// caller's hands, and a fresh clone takes its place for the next `call` (tower's
+/// `mem::replace` idiom, so a clone that was never polled ready is never called).
+pub(crate) fn take_inner<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
+}
+
 pub(crate) type Acquire<G> = Pin<Box<dyn Future<Output = Result<G, Rejection>> + Send>>;
 
 pin_project_lite::pin_project! {

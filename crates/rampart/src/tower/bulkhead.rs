@@ -1,12 +1,11 @@
 //! [`BulkheadLayer`]: at most `max_concurrent` requests inside the inner service, with
 //! an optional queue.
 
-use std::mem;
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use super::admit::{response_future, Admitted, Guard};
+use super::admit::{response_future, take_inner, Admitted, Guard};
 use crate::bulkhead::{Bulkhead, BulkheadPermit};
 use crate::error::Error;
 
@@ -85,8 +84,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let clone = self.inner.clone();
-        let svc = mem::replace(&mut self.inner, clone);
+        let svc = take_inner(&mut self.inner);
         let inner = match self.bulkhead.try_take_permit() {
             Some(permit) => Admitted::holding(permit, svc, req),
             None => {

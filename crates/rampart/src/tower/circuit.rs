@@ -2,12 +2,11 @@
 //! response as the classifier says.
 
 use std::fmt;
-use std::mem;
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use super::admit::{response_future, Admitted, Guard};
+use super::admit::{response_future, take_inner, Admitted, Guard};
 use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, DefaultClassifier};
 use crate::error::Error;
@@ -133,13 +132,12 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let inner = match self.breaker.try_acquire() {
             Ok(permit) => {
-                let clone = self.inner.clone();
                 let recorder = Recorder {
                     breaker: self.breaker.clone(),
                     permit,
                     classifier: self.classifier.clone(),
                 };
-                Admitted::holding(recorder, mem::replace(&mut self.inner, clone), req)
+                Admitted::holding(recorder, take_inner(&mut self.inner), req)
             }
             Err(r) => Admitted::refused(r),
         };

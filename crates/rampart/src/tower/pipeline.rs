@@ -3,12 +3,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service, ServiceExt};
 
+use super::admit::take_inner;
 use crate::classify::{Classify, DefaultClassifier};
 use crate::error::Error;
 use crate::pipeline::Pipeline;
@@ -143,8 +143,7 @@ where
         // leaves a fresh clone behind for the next request, so that a service made ready
         // is the one called. Each attempt (a retry or a hedge runs beside another) then
         // calls its own clone of that instance, made ready inside the attempt.
-        let clone = self.inner.clone();
-        let svc = mem::replace(&mut self.inner, clone);
+        let svc = take_inner(&mut self.inner);
         let pipeline = self.pipeline.clone();
         let classifier = self.classifier.clone();
         PipelineFuture {

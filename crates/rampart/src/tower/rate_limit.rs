@@ -1,11 +1,10 @@
 //! [`RateLimitLayer`]: one token per request, refused at once when the bucket is empty.
 
-use std::mem;
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use super::admit::{response_future, Admitted};
+use super::admit::{response_future, take_inner, Admitted};
 use crate::error::Error;
 use crate::rate_limit::RateLimiter;
 
@@ -81,10 +80,7 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let inner = match self.limiter.try_acquire() {
-            Ok(()) => {
-                let clone = self.inner.clone();
-                Admitted::holding((), mem::replace(&mut self.inner, clone), req)
-            }
+            Ok(()) => Admitted::holding((), take_inner(&mut self.inner), req),
             Err(r) => Admitted::refused(r),
         };
         RateLimitFuture { inner }

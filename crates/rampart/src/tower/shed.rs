@@ -1,12 +1,11 @@
 //! [`LoadShedLayer`]: admits a request by its priority and the load, counting it in
 //! flight until its response future completes or is dropped.
 
-use std::mem;
 use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use super::admit::{response_future, Admitted, Guard};
+use super::admit::{response_future, take_inner, Admitted, Guard};
 use crate::error::Error;
 use crate::shed::{current_priority, LoadShedder, Priority, ShedPermit};
 
@@ -142,10 +141,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let priority = self.priority.priority_of(&req);
         let inner = match self.shedder.try_acquire_owned(priority) {
-            Ok(permit) => {
-                let clone = self.inner.clone();
-                Admitted::holding(permit, mem::replace(&mut self.inner, clone), req)
-            }
+            Ok(permit) => Admitted::holding(permit, take_inner(&mut self.inner), req),
             Err(r) => Admitted::refused(r),
         };
         LoadShedFuture { inner }

@@ -2,7 +2,6 @@
 //! service to be ready included) is dropped and refused.
 
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -10,7 +9,7 @@ use std::time::Duration;
 
 use tower::{Layer, Service};
 
-use super::admit::Admitted;
+use super::admit::{take_inner, Admitted};
 use crate::config::ConfigError;
 use crate::error::{Error, Rejection};
 use crate::timeout::{timeout, Timeout, TimeoutConfig};
@@ -130,8 +129,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let clone = self.inner.clone();
-        let svc = mem::replace(&mut self.inner, clone);
+        let svc = take_inner(&mut self.inner);
         TimeoutFuture {
             inner: timeout(self.duration, Admitted::holding((), svc, req)),
             name: Arc::clone(&self.name),
