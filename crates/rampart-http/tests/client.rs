@@ -311,3 +311,56 @@ async fn a_registry_routes_by_dependency_and_passes_unknown_hosts_through() {
         .is_some());
     assert!(server.seen().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_streaming_body_is_sent_once_even_when_it_may_be_retried() {
+    let (url, server) = start().await;
+    server.script(&[(503, None)]);
+    let client = client(RampartMiddleware::new(pipeline()));
+    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("amount="), Ok("7")];
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+
+    // PUT is idempotent, but the stream cannot be sent a second time.
+    let response = client
+        .put(format!("{url}/orders/7"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 503);
+    assert_eq!(server.attempts(), attempts(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn extensions_written_below_reach_the_caller() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Note(&'static str);
+    struct Below;
+    #[async_trait::async_trait]
+    impl reqwest_middleware::Middleware for Below {
+        async fn handle(
+            &self,
+            req: reqwest::Request,
+            extensions: &mut http::Extensions,
+            next: reqwest_middleware::Next<'_>,
+        ) -> reqwest_middleware::Result<reqwest::Response> {
+            extensions.insert(Note("seen below"));
+            next.run(req, extensions).await
+        }
+    }
+    let (url, _server) = start().await;
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(RampartMiddleware::new(pipeline()))
+        .with(Below)
+        .build();
+    let mut extensions = http::Extensions::new();
+
+    let request = client.get(format!("{url}/x")).build().unwrap();
+    client
+        .execute_with_extensions(request, &mut extensions)
+        .await
+        .unwrap();
+
+    assert_eq!(extensions.get::<Note>(), Some(&Note("seen below")));
+}
