@@ -73,7 +73,7 @@
 use crate::rate_limit_headers::{retry_hint, ResetFormat};
 use crate::retry_after::RetryAfterPolicy;
 use http::header::HeaderName;
-use http::{request, Method, Response, StatusCode};
+use http::{request, HeaderMap, Method, Response, StatusCode};
 use rampart::classify::{Classify, OutcomeClass, Verdict};
 use std::error::Error as StdError;
 use std::fmt;
@@ -180,9 +180,14 @@ pub fn is_idempotent(method: &Method) -> bool {
 /// Whether a request may be sent again automatically: its method is idempotent, or it
 /// carries a non-empty [`IDEMPOTENCY_KEY`] header.
 pub fn may_retry(parts: &request::Parts) -> bool {
-    is_idempotent(&parts.method)
-        || parts
-            .headers
+    may_retry_request(&parts.method, &parts.headers)
+}
+
+/// [`may_retry`] for a request known by its method and headers (a client's own request
+/// type, without building `http::request::Parts`).
+pub fn may_retry_request(method: &Method, headers: &HeaderMap) -> bool {
+    is_idempotent(method)
+        || headers
             .get(IDEMPOTENCY_KEY)
             .is_some_and(|k| !k.as_bytes().iter().all(|b| *b == b' ' || *b == b'\t'))
 }
@@ -298,14 +303,30 @@ impl<E> HttpClassifier<E> {
     /// A copy of this classifier for one request: retries are allowed only when
     /// [`may_retry`] says so.
     pub fn for_request(&self, parts: &request::Parts) -> Self {
-        self.clone().with_request_may_retry(may_retry(parts))
+        self.for_method(&parts.method, &parts.headers)
+    }
+
+    /// [`for_request`](Self::for_request) for a request known by its method and headers
+    /// (see [`may_retry_request`]).
+    pub fn for_method(&self, method: &Method, headers: &HeaderMap) -> Self {
+        self.clone()
+            .with_request_may_retry(may_retry_request(method, headers))
+    }
+
+    /// The verdict for a response known by its status and headers, as
+    /// [`classify`](Classify::classify) gives for `Ok`: for a client whose response type
+    /// is not `http::Response`.
+    pub fn classify_response(&self, status: StatusCode, headers: &HeaderMap) -> Verdict {
+        let mut verdict = self.response_verdict(status, headers);
+        if !self.request_may_retry {
+            verdict.retryable = false;
+        }
+        verdict
     }
 
     /// The verdict for a response, hint included, before the method rules.
-    fn response_verdict<B>(&self, response: &Response<B>) -> Verdict {
-        let status = response.status();
+    fn response_verdict(&self, status: StatusCode, headers: &HeaderMap) -> Verdict {
         let mut verdict = status_verdict(status);
-        let headers = response.headers();
         verdict.retry_after = match status {
             StatusCode::TOO_MANY_REQUESTS => retry_hint(
                 headers,
@@ -325,7 +346,10 @@ impl<E> HttpClassifier<E> {
 impl<B, E> Classify<Response<B>, E> for HttpClassifier<E> {
     fn classify(&self, outcome: Result<&Response<B>, &E>) -> Verdict {
         let (mut verdict, never_sent) = match outcome {
-            Ok(response) => (self.response_verdict(response), false),
+            Ok(response) => (
+                self.response_verdict(response.status(), response.headers()),
+                false,
+            ),
             Err(e) => {
                 let failure = (self.transport)(e);
                 let verdict = Verdict {

@@ -9,6 +9,7 @@
 //! | [`classify`] | [`HttpClassifier`]: retry 408, 429, 500, 502, 503, 504 and connection errors; ignore other 4xx; idempotent methods or an `Idempotency-Key` |
 //! | [`retry_after`] | [`RetryAfter`]: parse and write `Retry-After` (seconds and the three HTTP-date forms), clamped by a [`RetryAfterPolicy`] |
 //! | [`rate_limit_headers`] | [`RateLimitInfo`]: parse and write `X-RateLimit-*` and the IETF `RateLimit` / `RateLimit-Policy` fields; [`retry_hint`] |
+//! | `client` (feature `reqwest`) | `RampartMiddleware`: a reqwest-middleware middleware that runs requests through pipelines |
 //!
 //! # Quick start
 //!
@@ -57,6 +58,18 @@
 //! # }
 //! ```
 //!
+//! # HTTP client
+//!
+//! With the feature `reqwest`, the `client` module's `RampartMiddleware` applies the
+//! above to a reqwest client: one pipeline per host or per named dependency, retries
+//! judged by status and `Retry-After`, no retry of a request that is unsafe to send twice
+//! (optionally with a minted `Idempotency-Key` reused on every attempt), and a
+//! `Rampart-Attempt` header on each attempt. Its module docs have a quick start:
+//!
+//! ```toml
+//! rampart-http = { version = "0.1", features = ["reqwest"] }
+//! ```
+//!
 //! [`HttpClassifier`]: classify::HttpClassifier
 //! [`RetryAfter`]: retry_after::RetryAfter
 //! [`RetryAfterPolicy`]: retry_after::RetryAfterPolicy
@@ -64,6 +77,8 @@
 //! [`retry_hint`]: rate_limit_headers::retry_hint
 
 pub mod classify;
+#[cfg(feature = "reqwest")]
+pub mod client;
 pub mod rate_limit_headers;
 pub mod retry_after;
 mod sf;
