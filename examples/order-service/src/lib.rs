@@ -1,0 +1,141 @@
+//! The seeds' order service, protected by rampart: a runnable example.
+//!
+//! One process serves the shop and, on a second port, simulates what the shop depends
+//! on (payment, inventory, notification, and the product page's catalog, pricing,
+//! reviews and recommendations), so everything starts with one command:
+//!
+//! ```sh
+//! cargo run -p order-service
+//! ```
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /checkout` | reserve stock, charge (or queue the charge: "pending"), notify in the background |
+//! | `GET /products/{id}` | five parts at once, each with its own fallback and criticality |
+//! | `POST /auth/login`, `POST /analytics/events` | stand-ins for the routes load shedding ranks |
+//! | `PUT /admin/faults/{dependency}` | make a simulated dependency slow or failing: `{"latency_ms": 5000}`, `{"status": 503}` |
+//! | `GET /admin/payments` | charges queued at checkout and how many went through since |
+//!
+//! The three checkout dependencies take their pipelines from `config/shop.toml` (the
+//! seeds' settings); [`deps`] says how requests reach them.
+
+pub mod checkout;
+pub mod deps;
+pub mod product;
+pub mod upstream;
+
+use crate::checkout::PendingPayments;
+use crate::deps::Dependencies;
+use crate::product::PageCache;
+use crate::upstream::{Fault, World};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rampart::registry::Registry;
+use serde_json::json;
+use std::io;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// The shop's shared state: cloned into every handler (each field is an `Arc` inside).
+#[derive(Clone)]
+pub struct Shop {
+    /// The client and pipelines of every dependency.
+    pub dependencies: Dependencies,
+    /// Charges queued at checkout while payment was unavailable.
+    pub payments: PendingPayments,
+    /// The product page's last good answers.
+    pub page_cache: PageCache,
+    /// The simulated dependencies' faults.
+    pub world: World,
+}
+
+/// The running service: where it listens and a handle on its simulated world.
+pub struct Running {
+    /// The shop's address.
+    pub addr: SocketAddr,
+    /// The simulated dependencies' address.
+    pub upstream: SocketAddr,
+    /// The shop's state (its dependencies and queues), for tests and reports.
+    pub shop: Shop,
+}
+
+/// The shop's routes over `shop`.
+pub fn router(shop: Shop) -> Router {
+    Router::new()
+        .route("/checkout", post(checkout::checkout))
+        .route("/products/{id}", get(product::product_page))
+        .route("/auth/login", post(login))
+        .route("/analytics/events", post(analytics))
+        .route("/admin/faults/{dependency}", put(set_fault))
+        .route("/admin/payments", get(payments))
+        .with_state(shop)
+}
+
+/// Starts the simulated dependencies on an ephemeral loopback port and the shop on
+/// `listen`, with the pipelines of `registry`; both serve until the runtime stops.
+///
+/// # Errors
+///
+/// An [`io::Error`] if a port cannot be bound; a configuration that does not build is
+/// reported as [`io::ErrorKind::InvalidInput`].
+pub async fn start(listen: SocketAddr, registry: &Registry) -> io::Result<Running> {
+    let world = World::default();
+    let upstream_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let upstream = upstream_listener.local_addr()?;
+    let upstream_app = upstream::router(world.clone());
+    tokio::spawn(async move { axum::serve(upstream_listener, upstream_app).await });
+
+    let dependencies = Dependencies::new(registry, &format!("http://{upstream}"))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let shop = Shop {
+        payments: PendingPayments::start(dependencies.clone()),
+        dependencies,
+        page_cache: PageCache::default(),
+        world,
+    };
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(shop.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    Ok(Running {
+        addr,
+        upstream,
+        shop,
+    })
+}
+
+async fn login() -> Json<serde_json::Value> {
+    Json(json!({ "token": "demo-token" }))
+}
+
+async fn analytics() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn set_fault(
+    State(shop): State<Shop>,
+    Path(dependency): Path<String>,
+    Json(fault): Json<Fault>,
+) -> Response {
+    match shop.world.set_fault(&dependency, fault) {
+        Some(()) => Json(json!({ "dependency": dependency, "fault": fault })).into_response(),
+        None => {
+            let body = json!({ "error": format!("no simulated dependency named {dependency:?}"), "known": upstream::DEPENDENCIES });
+            (StatusCode::NOT_FOUND, Json(body)).into_response()
+        }
+    }
+}
+
+async fn payments(State(shop): State<Shop>) -> Json<serde_json::Value> {
+    let (queued, charged) = shop.payments.counts();
+    Json(json!({ "queued": queued, "charged": charged, "charges_by_key": shop.world.charges() }))
+}

@@ -1,0 +1,221 @@
+//! The order service on loopback, driven by reqwest, with time paused: tokio advances
+//! the clock only when every task waits, so a 15 s payment outage passes at once.
+
+use order_service::upstream::Fault;
+use order_service::Running;
+use rampart::registry::Registry;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const SHOP: &str = include_str!("../../../config/shop.toml");
+
+async fn shop() -> Running {
+    let registry =
+        Registry::from_toml(SHOP, "config/shop.toml").expect("the example config builds");
+    order_service::start(([127, 0, 0, 1], 0).into(), &registry)
+        .await
+        .expect("the service starts")
+}
+
+async fn fault(running: &Running, dependency: &str, fault: Fault) {
+    let url = format!("http://{}/admin/faults/{dependency}", running.addr);
+    let response = reqwest::Client::new()
+        .put(url)
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+fn failing(status: u16) -> Fault {
+    Fault {
+        latency_ms: 0,
+        status,
+    }
+}
+
+fn slow(latency_ms: u64) -> Fault {
+    Fault {
+        latency_ms,
+        status: 0,
+    }
+}
+
+async fn get(running: &Running, path: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("http://{}{path}", running.addr))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn checkout(running: &Running, order_id: &str) -> (u16, Value) {
+    let order = json!({ "order_id": order_id, "product": "7", "cents": 12900 });
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/checkout", running.addr))
+        .header("idempotency-key", format!("checkout-{order_id}"))
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_product_page_has_its_five_parts_when_all_is_well() {
+    let running = shop().await;
+    let (status, page) = get(&running, "/products/7").await;
+    assert_eq!(status, 200);
+    for part in [
+        "product",
+        "price",
+        "inventory",
+        "reviews",
+        "recommendations",
+    ] {
+        assert!(page.get(part).is_some(), "{part} missing from {page}");
+    }
+    assert_eq!(page["degraded"], json!({}));
+    assert_eq!(page["price"]["cents"], 12900);
+}
+
+#[tokio::test(start_paused = true)]
+async fn optional_and_important_parts_degrade_and_say_so() {
+    let running = shop().await;
+    fault(&running, "reviews", failing(500)).await;
+    fault(&running, "recommendations", slow(60_000)).await;
+    fault(&running, "inventory", failing(503)).await;
+    let (status, page) = get(&running, "/products/7").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["reviews"]["message"], "Reviews loading...");
+    assert_eq!(page["recommendations"]["popular"], true);
+    assert_eq!(page["inventory"]["estimated"], true);
+    let degraded = page["degraded"].as_object().unwrap();
+    assert!(degraded["reviews"]
+        .as_str()
+        .unwrap()
+        .starts_with("served by empty"));
+    assert!(degraded["recommendations"]
+        .as_str()
+        .unwrap()
+        .contains("timeout"));
+    assert!(degraded["inventory"]
+        .as_str()
+        .unwrap()
+        .starts_with("served by estimate"));
+    assert!(!degraded.contains_key("price"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_part_is_served_from_its_cache_then_fails_loudly() {
+    let running = shop().await;
+    assert_eq!(get(&running, "/products/7").await.0, 200);
+    fault(&running, "pricing", failing(503)).await;
+
+    // Product 7's price was seen a moment ago: served, marked as the cache's.
+    let (status, page) = get(&running, "/products/7").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["price"]["cents"], 12900);
+    assert!(page["degraded"]["price"]
+        .as_str()
+        .unwrap()
+        .starts_with("served by cache"));
+
+    // Product 8's price was never seen: no page rather than a made-up price.
+    let (status, page) = get(&running, "/products/8").await;
+    assert_eq!(status, 503);
+    assert!(
+        page["missing"][0].as_str().unwrap().starts_with("price"),
+        "{page}"
+    );
+
+    // Five minutes on, product 7's cached price is too old to show.
+    tokio::time::sleep(Duration::from_secs(301)).await;
+    assert_eq!(get(&running, "/products/7").await.0, 503);
+}
+
+#[tokio::test(start_paused = true)]
+async fn checkout_charges_once_when_payment_answers() {
+    let running = shop().await;
+    let (status, body) = checkout(&running, "1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "paid");
+    let charges = running.shop.world.charges();
+    assert_eq!(charges.get("order-1"), Some(&1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_payment_gives_a_pending_order_charged_after_recovery() {
+    let running = shop().await;
+    fault(&running, "payment", slow(30_000)).await;
+    let started = tokio::time::Instant::now();
+    let (status, body) = checkout(&running, "2").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "pending");
+    // The payment pipeline's whole-call timeout (the 15 s SLA) bounds the wait.
+    assert!(
+        started.elapsed() <= Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(running.shop.payments.counts(), (1, 0));
+
+    // Payment recovers: the queued charge goes through with the order's key.
+    fault(&running, "payment", Fault::default()).await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(running.shop.payments.counts(), (1, 1));
+    let charges = running.shop.world.charges();
+    assert!(charges.keys().all(|key| key == "order-2"), "{charges:?}");
+    let (_, report) = get(&running, "/admin/payments").await;
+    assert_eq!(report["charged"], 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_payment_fails_the_order_and_is_not_queued() {
+    let running = shop().await;
+    fault(&running, "payment", failing(402)).await;
+    let (status, body) = checkout(&running, "3").await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["status"], "refused");
+    assert_eq!(running.shop.payments.counts(), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn inventory_down_fails_checkout_loudly() {
+    let running = shop().await;
+    fault(&running, "inventory", failing(503)).await;
+    let (status, body) = checkout(&running, "4").await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body["error"],
+        "Checkout temporarily unavailable, try again in a few minutes"
+    );
+    assert!(
+        running.shop.world.charges().is_empty(),
+        "no charge without stock"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn faults_are_set_only_on_known_dependencies() {
+    let running = shop().await;
+    let url = format!("http://{}/admin/faults/nowhere", running.addr);
+    let response = reqwest::Client::new()
+        .put(url)
+        .json(&slow(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let url = format!("http://{}/admin/faults/payment", running.addr);
+    let response = reqwest::Client::new()
+        .put(url)
+        .header("content-type", "application/json")
+        .body("{\"latency\": 5}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422, "an unknown field is refused");
+}
