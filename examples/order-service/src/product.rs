@@ -38,10 +38,13 @@ pub enum Criticality {
     Optional,
 }
 
+/// A cached part of one product's page: the part's name and the product's id.
+type PartKey = (&'static str, String);
+
 /// The last good answer of each cached part, per product.
 #[derive(Clone, Default)]
 pub struct PageCache {
-    entries: Arc<Mutex<HashMap<(&'static str, String), CachedFallback<Value>>>>,
+    entries: Arc<Mutex<HashMap<PartKey, CachedFallback<Value>>>>,
 }
 
 impl PageCache {
