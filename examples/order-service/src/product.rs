@@ -38,6 +38,9 @@ pub enum Criticality {
     Optional,
 }
 
+/// How many (part, product) answers the page cache keeps at most.
+pub const MAX_CACHED_PARTS: usize = 10_000;
+
 /// A cached part of one product's page: the part's name and the product's id.
 type PartKey = (&'static str, String);
 
@@ -50,6 +53,10 @@ pub struct PageCache {
 impl PageCache {
     fn for_part(&self, part: &'static str, id: &str, max_age: Duration) -> CachedFallback<Value> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_CACHED_PARTS && !entries.contains_key(&(part, id.to_owned())) {
+            // Ids come from the URL: forget everything rather than grow without bound.
+            entries.clear();
+        }
         entries
             .entry((part, id.to_owned()))
             .or_insert_with(|| {
