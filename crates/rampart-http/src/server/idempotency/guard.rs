@@ -62,7 +62,10 @@ impl Drop for LeaseGuard {
 #[cfg(test)]
 pub(crate) fn now_or_never<F: Future>(future: F) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
         std::task::Poll::Ready(out) => Some(out),
         std::task::Poll::Pending => None,
     }

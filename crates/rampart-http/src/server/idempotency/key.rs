@@ -139,6 +139,27 @@ impl fmt::Debug for ScopedKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_judged_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let visible = bytes.iter().all(|b| (0x21..=0x7e).contains(b));
+            let valid = !bytes.is_empty() && bytes.len() <= MAX_KEY_LEN && visible;
+            match validate_key(&bytes) {
+                Ok(key) => {
+                    prop_assert!(valid);
+                    prop_assert_eq!(key.as_bytes(), &bytes[..]);
+                }
+                Err(_) => prop_assert!(!valid),
+            }
+            if let Ok(value) = http::HeaderValue::from_bytes(&bytes) {
+                let mut headers = HeaderMap::new();
+                headers.insert(IDEMPOTENCY_KEY, value);
+                prop_assert_eq!(key_from_headers(&headers).is_ok(), valid);
+            }
+        }
+    }
 
     #[test]
     fn keys_are_checked_by_length_and_alphabet() {
@@ -185,7 +206,10 @@ mod tests {
         assert_eq!(default_scope(&parts(&[])), b"");
         assert_eq!(default_scope(&parts(&[("x-api-key", "k1")])), b"k1");
         assert_eq!(
-            default_scope(&parts(&[("x-api-key", "k1"), ("authorization", "Bearer t")])),
+            default_scope(&parts(&[
+                ("x-api-key", "k1"),
+                ("authorization", "Bearer t")
+            ])),
             b"Bearer t"
         );
     }

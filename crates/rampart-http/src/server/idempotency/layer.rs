@@ -220,7 +220,11 @@ mod tests {
             (Method::PUT, false),
             (Method::DELETE, false),
         ] {
-            assert_eq!(settings.requires_key(&parts(method.clone(), "/x")), needs, "{method}");
+            assert_eq!(
+                settings.requires_key(&parts(method.clone(), "/x")),
+                needs,
+                "{method}"
+            );
         }
     }
 

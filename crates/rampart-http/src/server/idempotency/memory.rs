@@ -105,7 +105,12 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn begin_now(&self, key: &ScopedKey, fingerprint: &Fingerprint, ttl: Duration) -> Result<Begin, StoreError> {
+    fn begin_now(
+        &self,
+        key: &ScopedKey,
+        fingerprint: &Fingerprint,
+        ttl: Duration,
+    ) -> Result<Begin, StoreError> {
         let now = self.clock.now_nanos();
         let mut state = self.lock();
         if let Some(entry) = state.entries.get(key).filter(|e| e.expires_at > now) {
@@ -232,18 +237,30 @@ mod tests {
     fn a_key_runs_then_replays_until_it_expires() {
         let (store, clock) = store(10);
         let lease = started(&store, "k", b"a");
-        assert_eq!(store.begin_now(&key("k"), &fp(b"a"), DAY).unwrap(), Begin::InProgress);
-        assert_eq!(store.begin_now(&key("k"), &fp(b"b"), DAY).unwrap(), Begin::Mismatch);
+        assert_eq!(
+            store.begin_now(&key("k"), &fp(b"a"), DAY).unwrap(),
+            Begin::InProgress
+        );
+        assert_eq!(
+            store.begin_now(&key("k"), &fp(b"b"), DAY).unwrap(),
+            Begin::Mismatch
+        );
         clock.advance(Duration::from_secs(5));
         store.complete_now(&key("k"), lease, created(), DAY);
         assert_eq!(
             store.begin_now(&key("k"), &fp(b"a"), DAY).unwrap(),
             Begin::Completed(created())
         );
-        assert_eq!(store.begin_now(&key("k"), &fp(b"b"), DAY).unwrap(), Begin::Mismatch);
+        assert_eq!(
+            store.begin_now(&key("k"), &fp(b"b"), DAY).unwrap(),
+            Begin::Mismatch
+        );
         // The time to live counts from completion.
         clock.advance(DAY - Duration::from_nanos(1));
-        assert!(matches!(store.begin_now(&key("k"), &fp(b"a"), DAY), Ok(Begin::Completed(_))));
+        assert!(matches!(
+            store.begin_now(&key("k"), &fp(b"a"), DAY),
+            Ok(Begin::Completed(_))
+        ));
         clock.advance(Duration::from_nanos(1));
         started(&store, "k", b"b");
     }
@@ -257,7 +274,10 @@ mod tests {
         assert_ne!(old, new);
         store.release_now(&key("k"), old);
         store.complete_now(&key("k"), old, created(), DAY);
-        assert_eq!(store.begin_now(&key("k"), &fp(b"a"), DAY).unwrap(), Begin::InProgress);
+        assert_eq!(
+            store.begin_now(&key("k"), &fp(b"a"), DAY).unwrap(),
+            Begin::InProgress
+        );
         store.release_now(&key("k"), new);
         assert!(store.is_empty());
         started(&store, "k", b"a");
@@ -270,9 +290,15 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         started(&store, "b", b"");
         let refused = store.begin_now(&key("c"), &fp(b""), DAY).unwrap_err();
-        assert_eq!(refused.kind(), crate::server::idempotency::StoreErrorKind::Full);
+        assert_eq!(
+            refused.kind(),
+            crate::server::idempotency::StoreErrorKind::Full
+        );
         // Known keys still answer when the store is full.
-        assert_eq!(store.begin_now(&key("a"), &fp(b""), DAY).unwrap(), Begin::InProgress);
+        assert_eq!(
+            store.begin_now(&key("a"), &fp(b""), DAY).unwrap(),
+            Begin::InProgress
+        );
         // Once "a" expired, its place is free.
         clock.advance(DAY - Duration::from_secs(1));
         started(&store, "c", b"");

@@ -112,9 +112,13 @@ mod store;
 pub use body::{RequestBody, ResponseBody};
 pub use config::IdempotencyConfig;
 pub use fingerprint::Fingerprint;
-pub use key::{default_scope, key_from_headers, validate_key, KeyError, ScopedKey, MAX_KEY_LEN, X_API_KEY};
+pub use key::{
+    default_scope, key_from_headers, validate_key, KeyError, ScopedKey, MAX_KEY_LEN, X_API_KEY,
+};
 pub use layer::{not_server_error, IdempotencyLayer};
 pub use memory::MemoryStore;
 pub use reply::IDEMPOTENT_REPLAYED;
 pub use service::{IdempotencyFuture, IdempotencyResponse, IdempotencyService, StoreFailure};
-pub use store::{Begin, IdempotencyStore, Lease, StoreError, StoreErrorKind, StoreFuture, StoredResponse};
+pub use store::{
+    Begin, IdempotencyStore, Lease, StoreError, StoreErrorKind, StoreFuture, StoredResponse,
+};
