@@ -468,7 +468,8 @@ async fn an_inner_error_releases_the_key_on_any_tower_service() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test]
+/// Two worker threads, so that requests really race for the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_loopback_with_reqwest() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/charges", listener.local_addr().unwrap());
@@ -540,4 +541,82 @@ proptest::proptest! {
             }
         });
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_releases_the_key() {
+    let store = Arc::new(MemoryStore::new());
+    let inner = tower::service_fn(|_: Request<RequestBody<Full<Bytes>>>| async {
+        if true {
+            panic!("the handler failed");
+        }
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let service = tower::Layer::layer(&layer_on(store.clone()), inner);
+    let req = Request::post("/charges")
+        .header("idempotency-key", "k")
+        .body(Full::new(Bytes::from("amount=7")))
+        .unwrap();
+    let outcome = tokio::spawn(service.oneshot(req)).await;
+    assert!(outcome.unwrap_err().is_panic());
+    assert!(store.is_empty(), "the in-progress entry is gone");
+}
+
+/// A memory store whose release answers only after a yield, as a remote store would.
+#[derive(Debug, Default)]
+struct SlowReleaseStore {
+    inner: MemoryStore,
+}
+
+impl IdempotencyStore for SlowReleaseStore {
+    fn begin<'a>(
+        &'a self,
+        key: &'a ScopedKey,
+        fingerprint: &'a Fingerprint,
+        ttl: Duration,
+    ) -> StoreFuture<'a, Begin> {
+        self.inner.begin(key, fingerprint, ttl)
+    }
+
+    fn complete<'a>(
+        &'a self,
+        key: &'a ScopedKey,
+        lease: Lease,
+        response: StoredResponse,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        self.inner.complete(key, lease, response, ttl)
+    }
+
+    fn release<'a>(&'a self, key: &'a ScopedKey, lease: Lease) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            self.inner.release(key, lease).await
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_request_releases_its_key_in_a_store_that_answers_later() {
+    let store = Arc::new(SlowReleaseStore::default());
+    let (app, handler) = router(layer_on(store.clone()));
+    handler.gated.store(true, Ordering::SeqCst);
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, charge_with("k", "a")).await }
+    });
+    handler.started.notified().await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    // The release runs on a task of its own.
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    assert!(store.inner.is_empty());
+    handler.open();
+    assert_eq!(
+        send(&app, charge_with("k", "a")).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(handler.calls(), 2);
 }

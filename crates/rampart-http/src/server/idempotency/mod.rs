@@ -24,7 +24,8 @@
 //! shared anonymous scope) or what [`IdempotencyLayer::scope_with`] says. A key reused
 //! on another route of the same caller is another payload, so it gets 422. The payload
 //! is compared by its SHA-256 [`Fingerprint`], so the request body is read whole first
-//! (up to `max_request_bytes`) and handed to the handler from memory.
+//! (up to `max_request_bytes`) and handed to the handler from memory (request
+//! trailers are dropped). Requests that need no key pass through untouched.
 //!
 //! # What is stored, and when a key is released
 //!
@@ -35,7 +36,8 @@
 //! - the handler answers 5xx (a server error is worth retrying), or fails with an error;
 //! - the response future is dropped while the handler runs (the client went away, a
 //!   timeout fired) or the handler panics: a guard releases the key, so it never stays
-//!   stuck until its time to live;
+//!   stuck until its time to live (at once with [`MemoryStore`]; a store that answers
+//!   later is released on a task spawned on the current tokio runtime);
 //! - the response body is over `max_response_bytes` or has trailers: it is passed
 //!   through unstored.
 //!
