@@ -10,7 +10,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /checkout` | reserve stock, charge (or queue the charge: "pending"), notify in the background |
+//! | `POST /checkout` | needs an `Idempotency-Key`; reserve stock, charge (or queue the charge: "pending"), notify in the background |
 //! | `GET /products/{id}` | five parts at once, each with its own fallback and criticality |
 //! | `POST /auth/login`, `POST /analytics/events` | stand-ins for the routes load shedding ranks |
 //! | `PUT /admin/faults/{dependency}` | make a simulated dependency slow or failing: `{"latency_ms": 5000}`, `{"status": 503}` |
@@ -34,9 +34,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use rampart::registry::Registry;
+use rampart::ConfigError;
+use rampart_http::server::idempotency::{IdempotencyConfig, IdempotencyLayer, MemoryStore};
 use serde_json::json;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// The shop's shared state: cloned into every handler (each field is an `Arc` inside).
@@ -63,15 +66,29 @@ pub struct Running {
 }
 
 /// The shop's routes over `shop`.
-pub fn router(shop: Shop) -> Router {
-    Router::new()
+///
+/// `/checkout` needs an `Idempotency-Key`: a retried checkout (the client timed out,
+/// the connection dropped) gets the first answer back instead of ordering twice.
+///
+/// # Errors
+///
+/// A [`ConfigError`] if a middleware's configuration is invalid (the shipped one is
+/// not).
+pub fn router(shop: Shop) -> Result<Router, ConfigError> {
+    let idempotency =
+        IdempotencyLayer::new(IdempotencyConfig::new(), Arc::new(MemoryStore::new()))?
+            .only_under(["/checkout"]);
+    let checkout = Router::new()
         .route("/checkout", post(checkout::checkout))
+        .layer(idempotency);
+    Ok(Router::new()
+        .merge(checkout)
         .route("/products/{id}", get(product::product_page))
         .route("/auth/login", post(login))
         .route("/analytics/events", post(analytics))
         .route("/admin/faults/{dependency}", put(set_fault))
         .route("/admin/payments", get(payments))
-        .with_state(shop)
+        .with_state(shop))
 }
 
 /// Starts the simulated dependencies on an ephemeral loopback port and the shop on
@@ -98,7 +115,7 @@ pub async fn start(listen: SocketAddr, registry: &Registry) -> io::Result<Runnin
     };
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(shop.clone());
+    let app = router(shop.clone()).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     tokio::spawn(async move {
         axum::serve(
             listener,

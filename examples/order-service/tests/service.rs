@@ -219,3 +219,31 @@ async fn faults_are_set_only_on_known_dependencies() {
         .unwrap();
     assert_eq!(response.status(), 422, "an unknown field is refused");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_checkout_is_replayed_not_ordered_twice() {
+    let running = shop().await;
+    let (first, body) = checkout(&running, "5").await;
+    assert_eq!(first, 200, "{body}");
+    let order = json!({ "order_id": "5", "product": "7", "cents": 12900 });
+    let url = format!("http://{}/checkout", running.addr);
+    let again = reqwest::Client::new()
+        .post(&url)
+        .header("idempotency-key", "checkout-5")
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), body);
+    assert_eq!(running.shop.world.charges().get("order-5"), Some(&1));
+
+    let keyless = reqwest::Client::new()
+        .post(&url)
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyless.status(), 400);
+}
