@@ -10,6 +10,7 @@
 //! | [`retry_after`] | [`RetryAfter`]: parse and write `Retry-After` (seconds and the three HTTP-date forms), clamped by a [`RetryAfterPolicy`] |
 //! | [`rate_limit_headers`] | [`RateLimitInfo`]: parse and write `X-RateLimit-*` and the IETF `RateLimit` / `RateLimit-Policy` fields; [`retry_hint`] |
 //! | `client` (feature `reqwest`) | `RampartMiddleware`: a reqwest-middleware middleware that runs requests through pipelines |
+//! | `server` (feature `server`) | tower middleware for servers: rate limits by caller (429), load shedding by route (503); health and metrics routes (feature `axum`) |
 //!
 //! # Quick start
 //!
@@ -81,4 +82,6 @@ pub mod classify;
 pub mod client;
 pub mod rate_limit_headers;
 pub mod retry_after;
+#[cfg(feature = "server")]
+pub mod server;
 mod sf;
