@@ -222,6 +222,34 @@ async fn a_named_header_keys_callers_and_a_missing_one_can_be_refused() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn keyless_callers_can_be_counted_by_address_with_delay_resets() {
+    let limiter = limiter(Duration::from_secs(60), 1);
+    let builder = RateLimitLayer::builder(limiter.clone())
+        .with_missing_key(MissingKey::ClientIp)
+        .with_reset_format(ResetFormat::DeltaSeconds);
+    let url = serve_limited(builder).await;
+    let orders = format!("{url}/orders");
+    let (one, two) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+    let res = get_with(&one, &orders, &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-ratelimit-reset"], "60");
+    assert_eq!(
+        get_with(&one, &orders, &[]).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(get_with(&two, &orders, &[]).await.status(), StatusCode::OK);
+    // A caller with a key is counted under it, wherever it comes from.
+    assert_eq!(
+        get_with(&one, &orders, &[("x-api-key", "k")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert!(limiter.key_snapshot(&CallerId::Anonymous).is_none());
+    assert_eq!(limiter.len(), 3);
+}
+
 fn client_from(ip: &str) -> Client {
     Client::builder()
         .local_address(ip.parse::<IpAddr>().unwrap())
