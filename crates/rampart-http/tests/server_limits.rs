@@ -27,6 +27,10 @@ fn app() -> Router {
         .route("/checkout/pay", get(|| async { "paid" }))
         .route("/analytics/event", get(|| async { "noted" }))
         .route("/health/live", get(|| async { "live" }))
+        .route(
+            "/checkout/priority",
+            get(|| async { format!("{:?}", rampart::shed::current_priority()) }),
+        )
         .route("/metrics", get(|| async { "up 1\n" }))
         .route(
             "/checkout/slow",

@@ -19,6 +19,11 @@
 //! address known good, a proxy of ours, is then the client. IPv4-mapped IPv6 addresses
 //! count as IPv4.
 //!
+//! An IPv6 host usually has a whole /64 network to pick addresses from, so by default
+//! an IPv6 client is keyed by its /64 ([`DEFAULT_IPV6_PREFIX`];
+//! [`CallerExtractor::with_ipv6_prefix`] changes it): rotating addresses within it
+//! does not buy a fresh bucket.
+//!
 //! # Examples
 //!
 //! ```
@@ -58,6 +63,9 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 /// caller cannot fill memory with huge keys.
 pub const MAX_KEY_LEN: usize = 256;
 
+/// The prefix length IPv6 clients are keyed by: a /64, one host's network.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
 /// Where a caller's key comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -78,7 +86,7 @@ pub enum CallerKey {
 pub enum CallerId {
     /// A header's value (an API key, a tenant id), as sent.
     Key(Arc<[u8]>),
-    /// A client IP address.
+    /// A client IP address (an IPv6 one with the bits past the keyed prefix cleared).
     Ip(IpAddr),
     /// Callers without a key, all together.
     Anonymous,
@@ -246,6 +254,7 @@ pub fn client_ip(
 pub struct CallerExtractor {
     header: Option<HeaderName>,
     proxies: TrustedProxies,
+    ipv6_prefix: u8,
 }
 
 impl CallerExtractor {
@@ -266,7 +275,27 @@ impl CallerExtractor {
             })?),
             CallerKey::ClientIp => None,
         };
-        Ok(CallerExtractor { header, proxies })
+        Ok(CallerExtractor {
+            header,
+            proxies,
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
+        })
+    }
+
+    /// Keys IPv6 clients by their first `len` bits (128: each address on its own).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for `server.caller.ipv6_prefix` when `len` is 0 or above 128.
+    pub fn with_ipv6_prefix(mut self, len: u8) -> Result<Self, ConfigError> {
+        if !(1..=128).contains(&len) {
+            return Err(ConfigError::new(
+                "server.caller.ipv6_prefix",
+                "must be from 1 to 128",
+            ));
+        }
+        self.ipv6_prefix = len;
+        Ok(self)
     }
 
     /// The trusted proxies.
@@ -288,9 +317,17 @@ impl CallerExtractor {
         }
     }
 
-    /// The client's IP address as a [`CallerId`], whatever the key.
+    /// The client's IP address as a [`CallerId`] (IPv6 cut to the keyed prefix),
+    /// whatever the key.
     pub fn client_ip(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<CallerId> {
-        client_ip(headers, extensions, &self.proxies).map(CallerId::Ip)
+        let ip = client_ip(headers, extensions, &self.proxies)?;
+        Some(CallerId::Ip(match ip {
+            IpAddr::V6(v6) => {
+                let keep = u128::MAX << (128 - u32::from(self.ipv6_prefix));
+                IpAddr::V6((u128::from(v6) & keep).into())
+            }
+            v4 => v4,
+        }))
     }
 }
 
@@ -426,5 +463,34 @@ mod tests {
         // Client IP without a known peer: no key.
         let by_ip = CallerExtractor::new(&CallerKey::ClientIp, TrustedProxies::none()).unwrap();
         assert_eq!(by_ip.identify(&Request::get("/").body(()).unwrap()), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_network() {
+        let at = |x: &CallerExtractor, peer: &str| {
+            let mut req = Request::get("/").body(()).unwrap();
+            req.extensions_mut()
+                .insert(peer.parse::<SocketAddr>().unwrap());
+            x.identify(&req)
+        };
+        let by_ip = CallerExtractor::new(&CallerKey::ClientIp, TrustedProxies::none()).unwrap();
+        let net = Some(CallerId::Ip(ip("2001:db8:1:2::")));
+        assert_eq!(at(&by_ip, "[2001:db8:1:2:aaaa::1]:9"), net);
+        assert_eq!(at(&by_ip, "[2001:db8:1:2:bbbb::7]:9"), net);
+        assert_eq!(
+            at(&by_ip, "[::ffff:192.0.2.1]:9"),
+            Some(CallerId::Ip(ip("192.0.2.1")))
+        );
+        let exact = by_ip.clone().with_ipv6_prefix(128).unwrap();
+        assert_eq!(
+            at(&exact, "[2001:db8::1]:9"),
+            Some(CallerId::Ip(ip("2001:db8::1")))
+        );
+        let one = by_ip.clone().with_ipv6_prefix(1).unwrap();
+        assert_eq!(at(&one, "[ffff::1]:9"), Some(CallerId::Ip(ip("8000::"))));
+        for bad in [0, 129] {
+            let e = by_ip.clone().with_ipv6_prefix(bad).unwrap_err();
+            assert_eq!(e.field(), "server.caller.ipv6_prefix");
+        }
     }
 }

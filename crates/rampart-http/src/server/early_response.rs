@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll};
 
 use http::header::HeaderMap;
 use http::Response;
-use rampart::shed::ShedPermit;
+use rampart::shed::{Priority, ShedPermit};
 use tower::Service;
 
 /// The service to send one request to: the instance driven ready stays with this
@@ -47,6 +47,7 @@ pin_project_lite::pin_project! {
         state: State<S, Req, S::Future, S::Response>,
         headers: Option<HeaderMap>,
         permit: Option<ShedPermit<'static>>,
+        priority: Option<Priority>,
     }
 }
 
@@ -59,24 +60,36 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
             },
             headers: None,
             permit: None,
+            priority: None,
         }
     }
 
     /// Calls `svc` once it is ready; adds `headers` to its response (where the response
-    /// does not set them itself) and holds `permit` until then.
-    pub(super) fn call(
-        svc: S,
-        req: Req,
-        headers: Option<HeaderMap>,
-        permit: Option<ShedPermit<'static>>,
-    ) -> Self {
+    /// does not set them itself).
+    pub(super) fn call(svc: S, req: Req, headers: Option<HeaderMap>) -> Self {
         ResponseFuture {
             state: State::Readying {
                 svc,
                 req: Some(req),
             },
             headers,
-            permit,
+            permit: None,
+            priority: None,
+        }
+    }
+
+    /// Calls `svc` once it is ready, holding `permit` until its response, and polls it
+    /// with `priority` as the task's [shed priority](rampart::shed::current_priority).
+    pub(super) fn call_admitted(
+        svc: S,
+        req: Req,
+        permit: ShedPermit<'static>,
+        priority: Priority,
+    ) -> Self {
+        ResponseFuture {
+            permit: Some(permit),
+            priority: Some(priority),
+            ..Self::call(svc, req, None)
         }
     }
 }
@@ -97,16 +110,27 @@ where
                     return Poll::Ready(Ok(response));
                 }
                 StateProj::Readying { svc, req } => {
-                    if let Err(e) = ready!(svc.poll_ready(cx)) {
+                    let ready = match *this.priority {
+                        Some(p) => rampart::shed::scope(p, || svc.poll_ready(cx)),
+                        None => svc.poll_ready(cx),
+                    };
+                    if let Err(e) = ready!(ready) {
                         this.state.set(State::Done);
                         *this.permit = None;
                         return Poll::Ready(Err(e));
                     }
-                    let fut = svc.call(req.take().expect("polled after completion"));
+                    let req = req.take().expect("polled after completion");
+                    let fut = match *this.priority {
+                        Some(p) => rampart::shed::scope(p, || svc.call(req)),
+                        None => svc.call(req),
+                    };
                     this.state.set(State::Calling { fut });
                 }
                 StateProj::Calling { fut } => {
-                    let mut out = ready!(fut.poll(cx));
+                    let mut out = match *this.priority {
+                        Some(p) => ready!(rampart::shed::scope(p, || fut.poll(cx))),
+                        None => ready!(fut.poll(cx)),
+                    };
                     this.state.set(State::Done);
                     *this.permit = None;
                     if let (Ok(response), Some(extra)) = (&mut out, this.headers.take()) {

@@ -15,7 +15,9 @@
 //! 3. the route table, [`PriorityRoutes`]: the longest matching path prefix, else its
 //!    default.
 //!
-//! The priority is then put in the request's extensions for the handler to read.
+//! The priority is then put in the request's extensions for the handler to read, and
+//! is the task's [shed priority](rampart::shed::current_priority) while the service
+//! runs, so the pipelines it calls shed by it too.
 //! Exempt paths (the health probes and `/metrics` by default) are neither counted nor
 //! shed. A shed request gets `503` with an empty body (`ResBody::default()`) and
 //! `Retry-After` from the shedder's hint (5 s by default), rounded up to whole seconds.
@@ -300,7 +302,7 @@ where
         let shared = &self.layer.shared;
         let path = req.uri().path();
         if shared.exempt.matches(path) {
-            return ResponseFuture::call(take_inner(&mut self.inner), req, None, None);
+            return ResponseFuture::call(take_inner(&mut self.inner), req, None);
         }
         let priority = shared.priority(path, req.headers(), req.extensions());
         let permit: ShedPermit<'static> = match shared.shedder.try_acquire_owned(priority) {
@@ -308,7 +310,7 @@ where
             Err(rejection) => return ResponseFuture::answered(shed_response(&rejection)),
         };
         req.extensions_mut().insert(priority);
-        ResponseFuture::call(take_inner(&mut self.inner), req, None, Some(permit))
+        ResponseFuture::call_admitted(take_inner(&mut self.inner), req, permit, priority)
     }
 }
 

@@ -9,7 +9,9 @@ use rampart::ConfigError;
 use super::paths::{ExemptPaths, DEFAULT_EXEMPT_PATHS};
 use super::{RateLimitLayer, Shared};
 use crate::rate_limit_headers::ResetFormat;
-use crate::server::caller::{CallerExtractor, CallerId, CallerKey, TrustedProxies};
+use crate::server::caller::{
+    CallerExtractor, CallerId, CallerKey, TrustedProxies, DEFAULT_IPV6_PREFIX,
+};
 
 /// What to do with a request that has no key (no API key, or no known address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,6 +36,7 @@ pub enum MissingKey {
 /// |---|---|
 /// | caller key | [`CallerKey::ApiKey`] (`X-Api-Key`) |
 /// | trusted proxies | none (`X-Forwarded-For` ignored) |
+/// | IPv6 clients keyed by | their /64 |
 /// | missing key | [`MissingKey::Anonymous`]: one shared bucket |
 /// | exempt paths | `/health/*`, `/metrics` |
 /// | rate-limit headers on admitted responses | yes |
@@ -45,6 +48,7 @@ pub struct RateLimitBuilder {
     limiter: KeyedRateLimiter<CallerId>,
     caller: CallerKey,
     trusted_proxies: Vec<String>,
+    ipv6_prefix: u8,
     missing_key: MissingKey,
     exempt_paths: Vec<String>,
     headers_on_admitted: bool,
@@ -59,6 +63,7 @@ impl RateLimitBuilder {
             limiter,
             caller: CallerKey::default(),
             trusted_proxies: Vec::new(),
+            ipv6_prefix: DEFAULT_IPV6_PREFIX,
             missing_key: MissingKey::default(),
             exempt_paths: DEFAULT_EXEMPT_PATHS.map(str::to_owned).to_vec(),
             headers_on_admitted: true,
@@ -81,6 +86,12 @@ impl RateLimitBuilder {
         T: Into<String>,
     {
         self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Keys IPv6 clients by their first `len` bits (checked when built: 1 to 128).
+    pub fn with_ipv6_prefix(mut self, len: u8) -> Self {
+        self.ipv6_prefix = len;
         self
     }
 
@@ -131,11 +142,13 @@ impl RateLimitBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] for `server.trusted_proxies` (an entry that is not an address
-    /// or network), `server.caller.header` (not a header name) or
+    /// or network), `server.caller.header` (not a header name),
+    /// `server.caller.ipv6_prefix` (not 1 to 128) or
     /// `server.rate_limit.exempt_paths` (a pattern that is not a path).
     pub fn build(self) -> Result<RateLimitLayer, ConfigError> {
         let proxies = TrustedProxies::parse(&self.trusted_proxies)?;
-        let caller = CallerExtractor::new(&self.caller, proxies)?;
+        let caller =
+            CallerExtractor::new(&self.caller, proxies)?.with_ipv6_prefix(self.ipv6_prefix)?;
         let exempt = ExemptPaths::parse("server.rate_limit.exempt_paths", &self.exempt_paths)?;
         Ok(RateLimitLayer {
             shared: Arc::new(Shared {

@@ -250,7 +250,7 @@ where
         let shared = &self.layer.shared;
         match shared.decide(req.uri().path(), req.headers(), req.extensions()) {
             Decision::Admit(headers) => {
-                ResponseFuture::call(take_inner(&mut self.inner), req, headers, None)
+                ResponseFuture::call(take_inner(&mut self.inner), req, headers)
             }
             Decision::Refuse(status, headers) => {
                 let mut response = Response::new(ResBody::default());
