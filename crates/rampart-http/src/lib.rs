@@ -10,7 +10,7 @@
 //! | [`retry_after`] | [`RetryAfter`]: parse and write `Retry-After` (seconds and the three HTTP-date forms), clamped by a [`RetryAfterPolicy`] |
 //! | [`rate_limit_headers`] | [`RateLimitInfo`]: parse and write `X-RateLimit-*` and the IETF `RateLimit` / `RateLimit-Policy` fields; [`retry_hint`] |
 //! | `client` (feature `reqwest`) | `RampartMiddleware`: a reqwest-middleware middleware that runs requests through pipelines |
-//! | `server` (feature `server`) | tower middleware for servers: `server::idempotency` runs a request with an `Idempotency-Key` once and replays its response |
+//! | `server` (feature `server`) | tower middleware for servers: idempotency keys (`Idempotency-Key` runs a request once, replays its response), rate limits by caller (429), load shedding by route (503); health and metrics routes (feature `axum`) |
 //!
 //! # Quick start
 //!
