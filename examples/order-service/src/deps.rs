@@ -7,6 +7,7 @@
 //! [`Dependency`] extension and the middleware runs it through that pipeline.
 
 use rampart::circuit::BreakerConfig;
+use rampart::event::Listener;
 use rampart::registry::Registry;
 use rampart::retry::RetryConfig;
 use rampart::{ConfigError, Error, Pipeline, Rejection};
@@ -64,13 +65,19 @@ impl Dependencies {
     /// # Errors
     ///
     /// A [`ConfigError`] if a product-page pipeline does not build (it always does).
-    pub fn new(registry: &Registry, base: &str) -> Result<Self, ConfigError> {
+    /// The product page's pipelines report to `listener`.
+    pub fn new(
+        registry: &Registry,
+        base: &str,
+        listener: impl Listener + Clone,
+    ) -> Result<Self, ConfigError> {
         let mut pipelines: HashMap<String, Pipeline> = registry
             .pipelines()
             .map(|(name, pipeline)| (name.to_owned(), pipeline.clone()))
             .collect();
         for (name, timeout) in PAGE_PARTS {
             let pipeline = Pipeline::builder(name)
+                .listener(listener.clone())
                 .circuit_breaker(
                     BreakerConfig::consecutive(5).with_open_for(Duration::from_secs(30)),
                 )

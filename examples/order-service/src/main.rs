@@ -1,7 +1,7 @@
 //! Starts the order service: `cargo run -p order-service [-- --listen ADDR --config FILE]`.
 
 use clap::Parser;
-use rampart::registry::Registry;
+use rampart::registry::ConfigFile;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,14 +20,14 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let registry = match Registry::from_file(&args.config) {
-        Ok(registry) => registry,
+    let file = match ConfigFile::read(&args.config) {
+        Ok(file) => file,
         Err(err) => {
             eprintln!("{err}");
             return ExitCode::from(2);
         }
     };
-    let running = match order_service::start(args.listen, &registry).await {
+    let running = match order_service::start(args.listen, &file).await {
         Ok(running) => running,
         Err(err) => {
             eprintln!("cannot start: {err}");

@@ -3,16 +3,15 @@
 
 use order_service::upstream::Fault;
 use order_service::Running;
-use rampart::registry::Registry;
+use rampart::registry::ConfigFile;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const SHOP: &str = include_str!("../../../config/shop.toml");
 
 async fn shop() -> Running {
-    let registry =
-        Registry::from_toml(SHOP, "config/shop.toml").expect("the example config builds");
-    order_service::start(([127, 0, 0, 1], 0).into(), &registry)
+    let file = ConfigFile::parse(SHOP, "config/shop.toml").expect("the example config parses");
+    order_service::start(([127, 0, 0, 1], 0).into(), &file)
         .await
         .expect("the service starts")
 }
@@ -246,4 +245,67 @@ async fn a_retried_checkout_is_replayed_not_ordered_twice() {
         .await
         .unwrap();
     assert_eq!(keyless.status(), 400);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_above_the_client_limit_gets_429_and_health_is_exempt() {
+    let running = shop().await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/analytics/events", running.addr);
+    let (_, burst) = order_service::RATE_PER_CLIENT;
+    for _ in 0..burst {
+        assert_eq!(client.post(&url).send().await.unwrap().status(), 204);
+    }
+    let refused = client.post(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=1).contains(&retry_after),
+        "one token back within a second: {retry_after}"
+    );
+    assert!(refused.headers().contains_key("ratelimit"));
+
+    // The probes are never limited, even for a caller over its quota.
+    let (status, ready) = get(&running, "/health/ready").await;
+    assert_eq!(status, 200, "{ready}");
+
+    // A second later the caller has a token again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(client.post(&url).send().await.unwrap().status(), 204);
+}
+
+#[tokio::test(start_paused = true)]
+async fn health_lists_every_pipeline_and_metrics_count_the_calls() {
+    let running = shop().await;
+    assert_eq!(get(&running, "/products/7").await.0, 200);
+    let (status, report) = get(&running, "/health/dependencies").await;
+    assert_eq!(status, 200);
+    let text = report.to_string();
+    for pipeline in [
+        "payment",
+        "inventory",
+        "notification",
+        "catalog",
+        "pricing",
+        "reviews",
+        "recommendations",
+    ] {
+        assert!(text.contains(pipeline), "{pipeline} missing from {text}");
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", running.addr))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("http_client_request_duration_seconds_count")
+                && l.contains("pricing")
+        ),
+        "{text}"
+    );
 }

@@ -53,8 +53,8 @@
 //! ```
 
 pub mod caller;
-pub mod idempotency;
 mod early_response;
+pub mod idempotency;
 pub mod load_shed;
 pub mod rate_limit;
 #[cfg(feature = "axum")]
