@@ -285,15 +285,8 @@ async fn health_lists_every_pipeline_and_metrics_count_the_calls() {
     let (status, report) = get(&running, "/health/dependencies").await;
     assert_eq!(status, 200);
     let text = report.to_string();
-    for pipeline in [
-        "payment",
-        "inventory",
-        "notification",
-        "catalog",
-        "pricing",
-        "reviews",
-        "recommendations",
-    ] {
+    // One pipeline per simulated dependency.
+    for pipeline in order_service::upstream::DEPENDENCIES {
         assert!(text.contains(pipeline), "{pipeline} missing from {text}");
     }
     let metrics = reqwest::get(format!("http://{}/metrics", running.addr))
