@@ -576,3 +576,28 @@ async fn a_dropped_response_future_gives_its_slot_back_and_extensions_win() {
         "server.load_shed.priority_header"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_reset_of_an_admitted_response_is_exact_between_tokens() {
+    let limiter = limiter(Duration::from_secs(10), 3);
+    let url = serve_limited(RateLimitLayer::builder(limiter.clone())).await;
+    let client = Client::new();
+    let orders = format!("{url}/orders");
+    let k1 = [("x-api-key", "k1")];
+    for _ in 0..3 {
+        assert_eq!(
+            get_with(&client, &orders, &k1).await.status(),
+            StatusCode::OK
+        );
+    }
+    // Half-way through the second token: one token is back, the next comes in 5 s.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let res = get_with(&client, &orders, &k1).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let got = info(res.headers());
+    assert_eq!(got.remaining, Some(0));
+    // Full again in 25 s (5 s to the next token, then two of 10 s), not 30 s.
+    assert_eq!(got.reset, Some(Duration::from_secs(25)));
+    let snapshot = limiter.key_snapshot(&key("k1")).unwrap();
+    assert_eq!(snapshot.full_in, Duration::from_secs(25));
+}

@@ -221,8 +221,13 @@ fn snapshot_reports_quota_tokens_and_rejections() {
     let _ = l.check();
     assert_eq!(l.snapshot().available, 0);
     assert_eq!(l.snapshot().rejected, 1);
+    // 50 tokens of 60 ms each to come back.
+    assert_eq!(l.snapshot().full_in, Duration::from_millis(3000));
     clock.advance(Duration::from_millis(600));
     assert_eq!(l.snapshot().available, 10);
+    assert_eq!(l.snapshot().full_in, Duration::from_millis(2400));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(l.snapshot().full_in, Duration::ZERO);
     assert_eq!(l.name(), "api");
 }
 

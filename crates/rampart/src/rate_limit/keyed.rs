@@ -326,7 +326,7 @@ where
             .peek(key, shared.clock.now_nanos(), |b| b.0.load(Relaxed))?;
         Some(RateLimitSnapshot::new(
             shared.config(),
-            shared.available(tat),
+            shared.bucket(tat),
             shared.rejected.load(Relaxed),
         ))
     }

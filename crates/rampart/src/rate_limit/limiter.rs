@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::RateLimitConfig;
-use super::shared::{wait, Refusal, Shared};
+use super::shared::{wait, Bucket, Refusal, Shared};
 use crate::clock::{Clock, TokioClock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
@@ -46,18 +46,22 @@ pub struct RateLimitSnapshot {
     /// Whole tokens in the bucket now (calls that would pass at once); a figure that
     /// concurrent calls may change right after it is read.
     pub available: u32,
+    /// Time until the bucket is full again if no call takes a token meanwhile (zero
+    /// when it is full): the exact "reset" of rate-limit headers.
+    pub full_in: Duration,
     /// Calls refused by [`check`](RateLimiter::check) (and its weighted form) since the
     /// limiter was made.
     pub rejected: u64,
 }
 
 impl RateLimitSnapshot {
-    pub(super) fn new(config: RateLimitConfig, available: u32, rejected: u64) -> Self {
+    pub(super) fn new(config: RateLimitConfig, bucket: Bucket, rejected: u64) -> Self {
         RateLimitSnapshot {
             rate: config.rate,
             period: config.period,
             burst: config.effective_burst(),
-            available,
+            available: bucket.available,
+            full_in: bucket.full_in,
             rejected,
         }
     }
@@ -209,7 +213,7 @@ impl RateLimiter {
         let shared = &self.inner.shared;
         RateLimitSnapshot::new(
             shared.config(),
-            shared.available(self.inner.tat.0.load(Relaxed)),
+            shared.bucket(self.inner.tat.0.load(Relaxed)),
             shared.rejected.load(Relaxed),
         )
     }

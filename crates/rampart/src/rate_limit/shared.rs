@@ -23,6 +23,15 @@ pub(super) enum Refusal {
     Never,
 }
 
+/// One bucket's state at one instant.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bucket {
+    /// Whole tokens in it.
+    pub(super) available: u32,
+    /// Time until it is full again.
+    pub(super) full_in: Duration,
+}
+
 /// The quota, clock and bookkeeping of one limiter (direct or keyed).
 pub(super) struct Shared {
     pub(super) name: Arc<str>,
@@ -74,10 +83,14 @@ impl Shared {
         }
     }
 
-    /// Whole tokens in the bucket whose TAT is `tat`, now.
-    pub(super) fn available(&self, tat: u64) -> u32 {
-        let tokens = self.quota.load().available(tat, self.clock.now_nanos());
-        u32::try_from(tokens).unwrap_or(u32::MAX)
+    /// The bucket whose TAT is `tat`, now.
+    pub(super) fn bucket(&self, tat: u64) -> Bucket {
+        let now = self.clock.now_nanos();
+        let tokens = self.quota.load().available(tat, now);
+        Bucket {
+            available: u32::try_from(tokens).unwrap_or(u32::MAX),
+            full_in: Duration::from_nanos(tat.saturating_sub(now)),
+        }
     }
 
     /// Counts a refusal, reports it, and says it as a rejection.

@@ -23,9 +23,9 @@
 //! `RateLimit: "<limiter name>";r=<remaining>;t=<reset>`,
 //! `RateLimit-Policy: "<name>";q=<burst>;w=<refill time>`, and `X-RateLimit-Limit`
 //! (the burst), `-Remaining` and `-Reset`. For a token bucket, "reset" is the time
-//! until the caller's bucket is full again: exact on a 429, and on an admitted
-//! response an upper bound by less than one token's time (the limiter reports whole
-//! tokens). The window `w` is the time a bucket takes to refill from empty
+//! until the caller's bucket is full again (the limiter's
+//! [`full_in`](rampart::rate_limit::RateLimitSnapshot::full_in)), rounded up to whole
+//! seconds in the headers. The window `w` is the time a bucket takes to refill from empty
 //! (`burst x period / rate`: the period itself when the burst is the rate).
 //!
 //! The middleware's own responses have an empty body, `ResBody::default()`: axum's
@@ -139,12 +139,12 @@ impl Shared {
     }
 
     fn admitted_headers(&self, id: &CallerId) -> HeaderMap {
-        let (burst, interval) = self.quota();
-        let available = self
+        let (burst, _) = self.quota();
+        let (available, full_in) = self
             .limiter
             .key_snapshot(id)
-            .map_or(0, |s| s.available.min(burst));
-        let info = self.info(available, interval.saturating_mul(burst - available));
+            .map_or((0, Duration::ZERO), |s| (s.available.min(burst), s.full_in));
+        let info = self.info(available, full_in);
         self.write(&info)
     }
 
