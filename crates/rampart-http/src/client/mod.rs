@@ -28,7 +28,8 @@
 //! with a [`RAMPART_ATTEMPT`] header: `1` on the first, `2` on the first retry (or
 //! hedge), and so on. A request whose body cannot be copied (a stream) is sent once and
 //! never retried nor hedged; a hedge started for it fails at once with
-//! [`NotReplayable`]. (A body that buffers itself for replay is a later step.)
+//! [`NotReplayable`]. (For `http::Request` bodies, [`crate::replay`] records a stream so
+//! that it can be sent again.)
 //!
 //! **Results.** The middleware returns what reqwest would: the last attempt's
 //! `Response` whatever its status (a final 503 or 404 is a response, not an error: read
@@ -101,10 +102,12 @@
 //! # }
 //! ```
 
+use crate::attempt::attempt_value;
+pub use crate::attempt::{NotReplayable, RAMPART_ATTEMPT};
 use crate::classify::{
     may_retry_request, transport_failure_of, HttpClassifier, TransportFailure, IDEMPOTENCY_KEY,
 };
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::Extensions;
 use rampart::classify::{Classify, Verdict};
 use rampart::registry::Registry;
@@ -115,10 +118,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// `Rampart-Attempt`: the attempt number (1 on the first), so the callee knows a
-/// request is a retry or a hedge.
-pub const RAMPART_ATTEMPT: HeaderName = HeaderName::from_static("rampart-attempt");
 
 /// The classifier for reqwest results: HTTP semantics for responses, [`reqwest_failure`]
 /// for errors.
@@ -175,19 +174,6 @@ impl Dependency {
         &self.0
     }
 }
-
-/// The error of a second attempt at a request whose body cannot be copied (a stream):
-/// such a request is sent once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotReplayable;
-
-impl fmt::Display for NotReplayable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the request body cannot be sent twice")
-    }
-}
-
-impl std::error::Error for NotReplayable {}
 
 type RouteFn = dyn Fn(&Request, &Extensions) -> Option<Pipeline> + Send + Sync;
 
@@ -399,7 +385,7 @@ impl Middleware for RampartMiddleware {
                 };
                 request
                     .headers_mut()
-                    .insert(RAMPART_ATTEMPT, HeaderValue::from(attempt));
+                    .insert(RAMPART_ATTEMPT, attempt_value(attempt));
                 let result = next.run(request, &mut ext).await;
                 *last_extensions
                     .lock()
