@@ -43,6 +43,12 @@
 //! empty map costs nothing); what the attempt that finished last wrote to its copy is
 //! handed back to the caller.
 //!
+//! **Timeouts per dependency.** [`client_builder`] applies a dependency's `client`
+//! table (connect, read, total, pool size) to a reqwest client, and [`ClientTimeouts`]
+//! adds what reqwest lacks (waiting for a pool slot, the write timeout);
+//! [`clients_from_registry`] builds one client per dependency with both. The
+//! [`timeouts`] module says what each bounds.
+//!
 //! # Defaults
 //!
 //! | setting | default |
@@ -103,13 +109,20 @@
 //! ```
 
 use crate::attempt::attempt_value;
+mod pool;
+pub mod timeouts;
+mod write;
+
+pub use self::timeouts::{
+    client_builder, clients_from_registry, write_timeout, ClientTimeouts, WriteTimeout, CLIENT_POOL,
+};
 pub use crate::attempt::{NotReplayable, RAMPART_ATTEMPT};
 use crate::classify::{
     may_retry_request, transport_failure_of, HttpClassifier, TransportFailure, IDEMPOTENCY_KEY,
 };
 use http::header::HeaderValue;
 use http::Extensions;
-use rampart::classify::{Classify, Verdict};
+use rampart::classify::{Classify, OutcomeClass, Verdict};
 use rampart::registry::Registry;
 use rampart::{Pipeline, Rejection};
 use reqwest::{Request, Response};
@@ -341,6 +354,13 @@ impl Classify<Response, Error> for AttemptClassifier {
             Ok(response) => self
                 .http
                 .classify_response(response.status(), response.headers()),
+            // A pool slot not found in time (or another local refusal) says nothing
+            // about the dependency.
+            Err(e) if timeouts::is_local_refusal(e) => Verdict {
+                class: OutcomeClass::Ignored,
+                retryable: false,
+                retry_after: None,
+            },
             Err(e) => Classify::<http::Response<()>, Error>::classify(&self.http, Err(e)),
         };
         verdict.retryable &= self.replayable;
