@@ -50,10 +50,13 @@ fn data(bytes: &'static [u8]) -> Chunk {
 
 /// What the fake server saw: one entry per attempt, the attempt header and the body.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(String, Vec<u8>)>>>);
+struct Seen(Arc<Mutex<Vec<Attempt>>>);
+
+/// The attempt header and the body one attempt carried.
+type Attempt = (String, Vec<u8>);
 
 impl Seen {
-    fn all(&self) -> Vec<(String, Vec<u8>)> {
+    fn all(&self) -> Vec<Attempt> {
         self.0.lock().unwrap().clone()
     }
 }

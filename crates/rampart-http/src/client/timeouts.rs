@@ -25,7 +25,7 @@
 //! [`BulkheadFull`](rampart::RejectionKind::BulkheadFull) from the policy
 //! [`CLIENT_POOL`] inside `reqwest_middleware::Error::Middleware`: the same shape as a
 //! full bulkhead, found with [`rejection`](super::rejection). It is not sent, and
-//! [`RampartMiddleware`](super::RampartMiddleware) neither retries it nor counts it
+//! [`RampartMiddleware`] neither retries it nor counts it
 //! against the dependency. `pool` without `pool_size` bounds nothing.
 //!
 //! **Write.** Hyper reads a body as it writes it, so the time until the connection
@@ -36,7 +36,7 @@
 //! runs from the moment the request is sent, covers its writing. A request cut by
 //! `write` fails with a [`WriteTimeout`] (see [`write_timeout`]).
 //!
-//! **Order.** Add [`ClientTimeouts`] after [`RampartMiddleware`](super::RampartMiddleware)
+//! **Order.** Add [`ClientTimeouts`] after [`RampartMiddleware`]
 //! (inner to it): then slots and timeouts apply to each attempt, a retry's backoff holds
 //! no slot, and a pool wait counts in the pipeline's timeout.
 //! [`clients_from_registry`] builds that for every dependency.

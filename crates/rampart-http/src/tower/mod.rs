@@ -12,7 +12,7 @@
 //!   hedge...);
 //! - responses are judged by an [`HttpClassifier`]: 408, 429, 500, 502, 503, 504 and
 //!   connection errors are retried, `Retry-After` wins over the backoff;
-//! - a request that may not be sent twice ([`may_retry`](crate::classify::may_retry):
+//! - a request that may not be sent twice ([`may_retry`]:
 //!   not idempotent and without `Idempotency-Key`) is not retried (unless its
 //!   connection was never opened) and never sent beside another attempt: a hedge of
 //!   it waits until the attempts in flight end, which usually ends the call;
@@ -29,7 +29,7 @@
 //! | setting | default |
 //! |---|---|
 //! | classifier | [`HttpClassifier::default`] ([`HttpPipelineLayer::new`]) |
-//! | replay cap | [`DEFAULT_REPLAY_CAP`](crate::replay::DEFAULT_REPLAY_CAP): 64 KiB |
+//! | replay cap | [`DEFAULT_REPLAY_CAP`]: 64 KiB |
 //!
 //! # Examples
 //!
@@ -189,11 +189,14 @@ impl<S, E> HttpPipelineService<S, E> {
 /// flight (and their bodies).
 #[must_use = "futures do nothing unless polled"]
 pub struct HttpPipelineFuture<T, E> {
-    call: Pin<Box<dyn Future<Output = Result<T, rampart::Error<AttemptError<E>>>> + Send>>,
+    call: Pin<Box<dyn Future<Output = CallResult<T, E>> + Send>>,
 }
 
+/// What a call of [`HttpPipelineService`] resolves to.
+type CallResult<T, E> = Result<T, rampart::Error<AttemptError<E>>>;
+
 impl<T, E> Future for HttpPipelineFuture<T, E> {
-    type Output = Result<T, rampart::Error<AttemptError<E>>>;
+    type Output = CallResult<T, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.call.as_mut().poll(cx)
