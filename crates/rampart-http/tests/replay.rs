@@ -438,3 +438,74 @@ proptest! {
         }
     }
 }
+
+/// The layer around hyper-util's client, against axum on loopback.
+mod loopback {
+    use super::*;
+    use axum::extract::State;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use rampart_http::classify::{transport_failure_of, HttpClassifier};
+
+    /// Answers 503 to the first request, then 200; the body says what was received.
+    async fn answer(
+        State(calls): State<Arc<Mutex<Vec<(String, Option<String>, usize)>>>>,
+        headers: http::HeaderMap,
+        body: Bytes,
+    ) -> (http::StatusCode, String) {
+        let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+        let mut calls = calls.lock().unwrap();
+        calls.push((
+            text("rampart-attempt").unwrap(),
+            text("content-length"),
+            body.len(),
+        ));
+        let status = if calls.len() == 1 { 503 } else { 200 };
+        (
+            http::StatusCode::from_u16(status).unwrap(),
+            format!("{}", body.len()),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hyper_util_client_retries_a_streamed_body_on_loopback() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(calls.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let classifier =
+            HttpClassifier::new(|e: &hyper_util::client::legacy::Error| transport_failure_of(e));
+        let layer = HttpPipelineLayer::with_classifier(retrying(), classifier);
+        let client = layer.layer(Client::builder(TokioExecutor::new()).build_http());
+
+        let parts = chunks(&[3000, 5000, 7]);
+        let request = Request::put(format!("http://{addr}/orders/7"))
+            .body(streamed(&parts))
+            .unwrap();
+        let response = client.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "8007");
+        let seen = calls.lock().unwrap().clone();
+        let attempts: Vec<_> = seen.iter().map(|(a, _, n)| (a.as_str(), *n)).collect();
+        assert_eq!(attempts, vec![("1", 8007), ("2", 8007)]);
+
+        // A body of known size is sent with its Content-Length on every attempt.
+        calls.lock().unwrap().clear();
+        let request = Request::put(format!("http://{addr}/orders/7"))
+            .body(Full::new(Bytes::from_static(b"amount=700")))
+            .unwrap();
+        let client = layer.layer(Client::builder(TokioExecutor::new()).build_http());
+        assert_eq!(client.oneshot(request).await.unwrap().status(), 200);
+        let seen = calls.lock().unwrap().clone();
+        for (_, length, n) in &seen {
+            assert_eq!(length.as_deref(), Some("10"));
+            assert_eq!(*n, 10);
+        }
+        assert_eq!(seen.len(), 2);
+    }
+}

@@ -26,7 +26,8 @@
 //! [`CLIENT_POOL`] inside `reqwest_middleware::Error::Middleware`: the same shape as a
 //! full bulkhead, found with [`rejection`](super::rejection). It is not sent, and
 //! [`RampartMiddleware`] neither retries it nor counts it
-//! against the dependency. `pool` without `pool_size` bounds nothing.
+//! against the dependency. `pool` without `pool_size` bounds nothing, and neither does
+//! `pool_size = 0` (reqwest then keeps no idle connection; requests are not limited).
 //!
 //! **Write.** Hyper reads a body as it writes it, so the time until the connection
 //! has taken a streamed body's last chunk is the time to send it, but for what sits in
@@ -141,8 +142,10 @@ struct Limits {
 impl Limits {
     fn new(name: &str, config: &ClientConfig) -> Self {
         Limits {
+            // 0 keeps no idle connection in reqwest; it does not mean "no request".
             slots: config
                 .pool_size
+                .filter(|size| *size > 0)
                 .map(|size| PoolSlots::new(name, size, config.pool)),
             write: config.write,
             total: config.total,
