@@ -447,9 +447,12 @@ mod loopback {
     use hyper_util::rt::TokioExecutor;
     use rampart_http::classify::{transport_failure_of, HttpClassifier};
 
+    /// Each request the server saw: its attempt header, Content-Length and body size.
+    type Calls = Arc<Mutex<Vec<(String, Option<String>, usize)>>>;
+
     /// Answers 503 to the first request, then 200; the body says what was received.
     async fn answer(
-        State(calls): State<Arc<Mutex<Vec<(String, Option<String>, usize)>>>>,
+        State(calls): State<Calls>,
         headers: http::HeaderMap,
         body: Bytes,
     ) -> (http::StatusCode, String) {
@@ -471,7 +474,7 @@ mod loopback {
     async fn hyper_util_client_retries_a_streamed_body_on_loopback() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let calls = Arc::new(Mutex::new(Vec::new()));
+        let calls = Calls::default();
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(calls.clone());
