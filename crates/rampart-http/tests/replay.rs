@@ -255,6 +255,47 @@ async fn a_post_without_key_is_never_hedged() {
     assert_eq!(*calls.lock().unwrap(), 1);
 }
 
+/// A hedge of a POST waits for the first attempt; when that one never reached the
+/// server (connection refused), the waiting hedge is sent then, as a retry would be.
+#[tokio::test(start_paused = true)]
+async fn a_waiting_hedge_of_a_post_is_sent_after_a_connect_failure() {
+    let pipeline = Pipeline::builder("orders")
+        .hedge(HedgeConfig::fixed(Duration::from_millis(100)).with_max_attempts(2))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let sent_at = Arc::new(Mutex::new(Vec::new()));
+    let log = sent_at.clone();
+    let server = tower::service_fn(move |req: Request<ReplayableBody<Full<Bytes>>>| {
+        let log = log.clone();
+        async move {
+            let attempt = req.headers()[RAMPART_ATTEMPT].to_str().unwrap().to_owned();
+            log.lock()
+                .unwrap()
+                .push((attempt.clone(), started.elapsed()));
+            if attempt == "1" {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                return Err(io::Error::from(io::ErrorKind::ConnectionRefused));
+            }
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            Ok(Response::new(body))
+        }
+    });
+    let client = HttpPipelineLayer::<io::Error>::new(pipeline).layer(server);
+    let post = Request::post("http://orders/")
+        .body(Full::new(Bytes::from_static(b"x")))
+        .unwrap();
+    let response = client.oneshot(post).await.unwrap();
+    assert_eq!(response.into_body(), "x");
+    assert_eq!(
+        *sent_at.lock().unwrap(),
+        vec![
+            ("1".to_owned(), Duration::ZERO),
+            ("2".to_owned(), Duration::from_secs(1))
+        ]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_retry_may_read_past_the_cap_and_is_then_the_last_attempt() {
     // The first attempt answers before reading the body: the retry reads it, goes past
