@@ -9,8 +9,11 @@
 //! | [`classify`] | [`HttpClassifier`]: retry 408, 429, 500, 502, 503, 504 and connection errors; ignore other 4xx; idempotent methods or an `Idempotency-Key` |
 //! | [`retry_after`] | [`RetryAfter`]: parse and write `Retry-After` (seconds and the three HTTP-date forms), clamped by a [`RetryAfterPolicy`] |
 //! | [`rate_limit_headers`] | [`RateLimitInfo`]: parse and write `X-RateLimit-*` and the IETF `RateLimit` / `RateLimit-Policy` fields; [`retry_hint`] |
-//! | `client` (feature `reqwest`) | `RampartMiddleware`: a reqwest-middleware middleware that runs requests through pipelines |
+//! | `client` (feature `reqwest`) | `RampartMiddleware`: a reqwest-middleware middleware that runs requests through pipelines; `client_builder` and `ClientTimeouts`: per-dependency timeouts and pool from the registry |
 //! | `server` (feature `server`) | tower middleware for servers: idempotency keys (`Idempotency-Key` runs a request once, replays its response), rate limits by caller (429), load shedding by route (503); health and metrics routes (feature `axum`) |
+//! | [`attempt`] | [`RAMPART_ATTEMPT`](attempt::RAMPART_ATTEMPT), the attempt-number header every client integration sends, and [`NotReplayable`](attempt::NotReplayable) |
+//! | [`replay`] | [`ReplayableBody`]: records a request body up to a cap (64 KiB) so retries and hedges resend it |
+//! | `tower` (feature `tower`) | `HttpPipelineLayer`: `http::Request`s through a pipeline, replayable bodies, attempt header |
 //!
 //! # Quick start
 //!
@@ -76,12 +79,17 @@
 //! [`RetryAfterPolicy`]: retry_after::RetryAfterPolicy
 //! [`RateLimitInfo`]: rate_limit_headers::RateLimitInfo
 //! [`retry_hint`]: rate_limit_headers::retry_hint
+//! [`ReplayableBody`]: replay::ReplayableBody
 
+pub mod attempt;
 pub mod classify;
 #[cfg(feature = "reqwest")]
 pub mod client;
 pub mod rate_limit_headers;
+pub mod replay;
 pub mod retry_after;
 #[cfg(feature = "server")]
 pub mod server;
 mod sf;
+#[cfg(feature = "tower")]
+pub mod tower;

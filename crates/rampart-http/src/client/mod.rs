@@ -28,7 +28,8 @@
 //! with a [`RAMPART_ATTEMPT`] header: `1` on the first, `2` on the first retry (or
 //! hedge), and so on. A request whose body cannot be copied (a stream) is sent once and
 //! never retried nor hedged; a hedge started for it fails at once with
-//! [`NotReplayable`]. (A body that buffers itself for replay is a later step.)
+//! [`NotReplayable`]. (For `http::Request` bodies, [`crate::replay`] records a stream so
+//! that it can be sent again.)
 //!
 //! **Results.** The middleware returns what reqwest would: the last attempt's
 //! `Response` whatever its status (a final 503 or 404 is a response, not an error: read
@@ -41,6 +42,12 @@
 //! **Extensions.** Each attempt gets a copy of the request's extensions (a copy of an
 //! empty map costs nothing); what the attempt that finished last wrote to its copy is
 //! handed back to the caller.
+//!
+//! **Timeouts per dependency.** [`client_builder`] applies a dependency's `client`
+//! table (connect, read, total, pool size) to a reqwest client, and [`ClientTimeouts`]
+//! adds what reqwest lacks (waiting for a pool slot, the write timeout);
+//! [`clients_from_registry`] builds one client per dependency with both. The
+//! [`timeouts`] module says what each bounds.
 //!
 //! # Defaults
 //!
@@ -101,12 +108,21 @@
 //! # }
 //! ```
 
+use crate::attempt::attempt_value;
+mod pool;
+pub mod timeouts;
+mod write;
+
+pub use self::timeouts::{
+    client_builder, clients_from_registry, write_timeout, ClientTimeouts, WriteTimeout, CLIENT_POOL,
+};
+pub use crate::attempt::{NotReplayable, RAMPART_ATTEMPT};
 use crate::classify::{
     may_retry_request, transport_failure_of, HttpClassifier, TransportFailure, IDEMPOTENCY_KEY,
 };
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::Extensions;
-use rampart::classify::{Classify, Verdict};
+use rampart::classify::{Classify, OutcomeClass, Verdict};
 use rampart::registry::Registry;
 use rampart::{Pipeline, Rejection};
 use reqwest::{Request, Response};
@@ -115,10 +131,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-
-/// `Rampart-Attempt`: the attempt number (1 on the first), so the callee knows a
-/// request is a retry or a hedge.
-pub const RAMPART_ATTEMPT: HeaderName = HeaderName::from_static("rampart-attempt");
 
 /// The classifier for reqwest results: HTTP semantics for responses, [`reqwest_failure`]
 /// for errors.
@@ -175,19 +187,6 @@ impl Dependency {
         &self.0
     }
 }
-
-/// The error of a second attempt at a request whose body cannot be copied (a stream):
-/// such a request is sent once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NotReplayable;
-
-impl fmt::Display for NotReplayable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the request body cannot be sent twice")
-    }
-}
-
-impl std::error::Error for NotReplayable {}
 
 type RouteFn = dyn Fn(&Request, &Extensions) -> Option<Pipeline> + Send + Sync;
 
@@ -355,6 +354,13 @@ impl Classify<Response, Error> for AttemptClassifier {
             Ok(response) => self
                 .http
                 .classify_response(response.status(), response.headers()),
+            // A pool slot not found in time (or another local refusal) says nothing
+            // about the dependency.
+            Err(e) if timeouts::is_local_refusal(e) => Verdict {
+                class: OutcomeClass::Ignored,
+                retryable: false,
+                retry_after: None,
+            },
             Err(e) => Classify::<http::Response<()>, Error>::classify(&self.http, Err(e)),
         };
         verdict.retryable &= self.replayable;
@@ -399,7 +405,7 @@ impl Middleware for RampartMiddleware {
                 };
                 request
                     .headers_mut()
-                    .insert(RAMPART_ATTEMPT, HeaderValue::from(attempt));
+                    .insert(RAMPART_ATTEMPT, attempt_value(attempt));
                 let result = next.run(request, &mut ext).await;
                 *last_extensions
                     .lock()
