@@ -85,6 +85,8 @@ pub mod attempt;
 pub mod classify;
 #[cfg(feature = "reqwest")]
 pub mod client;
+#[cfg(any(feature = "reqwest", feature = "tower"))]
+mod in_flight;
 pub mod rate_limit_headers;
 pub mod replay;
 pub mod retry_after;

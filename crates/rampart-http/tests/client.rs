@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use rampart::circuit::BreakerConfig;
+use rampart::hedge::HedgeConfig;
 use rampart::registry::Registry;
 use rampart::retry::RetryConfig;
 use rampart::{Pipeline, RejectionKind};
@@ -363,4 +364,72 @@ async fn extensions_written_below_reach_the_caller() {
         .unwrap();
 
     assert_eq!(extensions.get::<Note>(), Some(&Note("seen below")));
+}
+
+/// A server that answers after a second and counts the requests it saw.
+async fn start_slow() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
+    let keys: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen = Arc::clone(&keys);
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let seen = Arc::clone(&seen);
+        async move {
+            let key = headers
+                .get(IDEMPOTENCY_KEY.as_str())
+                .map(|v| v.to_str().unwrap().to_owned());
+            seen.lock().unwrap().push(key);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            "slow"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), keys)
+}
+
+fn hedging() -> Pipeline {
+    Pipeline::builder("orders")
+        .hedge(HedgeConfig::fixed(Duration::from_millis(100)).with_max_attempts(2))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedge_is_sent_beside_a_slow_get() {
+    let (url, seen) = start_slow().await;
+    let client = client(RampartMiddleware::new(hedging()));
+    let response = client.get(format!("{url}/orders/7")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_without_a_key_is_never_hedged() {
+    let (url, seen) = start_slow().await;
+    let client = client(RampartMiddleware::new(hedging()));
+    let response = client
+        .post(format!("{url}/charges"))
+        .body("amount=700")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(*seen.lock().unwrap(), vec![None], "sent once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_with_a_minted_key_is_hedged_with_the_same_key() {
+    let (url, seen) = start_slow().await;
+    let client = client(RampartMiddleware::new(hedging()).with_idempotency_keys(true));
+    let response = client
+        .post(format!("{url}/charges"))
+        .body("amount=700")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let keys = seen.lock().unwrap().clone();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].is_some());
+    assert_eq!(keys[0], keys[1]);
 }

@@ -26,8 +26,10 @@
 //!
 //! **Attempts.** Each attempt sends a copy of the request ([`reqwest::Request::try_clone`])
 //! with a [`RAMPART_ATTEMPT`] header: `1` on the first, `2` on the first retry (or
-//! hedge), and so on. A request whose body cannot be copied (a stream) is sent once and
-//! never retried nor hedged; a hedge started for it fails at once with
+//! hedge), and so on. A request that is unsafe to send twice (not idempotent and
+//! without a key) is never sent beside another attempt: a hedge of it waits until the
+//! attempt in flight ends, which ends the call. A request whose body cannot be copied
+//! (a stream) is sent once and never retried nor hedged; an attempt after it fails with
 //! [`NotReplayable`]. (For `http::Request` bodies, [`crate::replay`] records a stream so
 //! that it can be sent again.)
 //!
@@ -120,6 +122,7 @@ pub use crate::attempt::{NotReplayable, RAMPART_ATTEMPT};
 use crate::classify::{
     may_retry_request, transport_failure_of, HttpClassifier, TransportFailure, IDEMPOTENCY_KEY,
 };
+use crate::in_flight::InFlight;
 use http::header::HeaderValue;
 use http::Extensions;
 use rampart::classify::{Classify, OutcomeClass, Verdict};
@@ -385,7 +388,11 @@ impl Middleware for RampartMiddleware {
             }
         }
         let http = self.classifier.for_method(req.method(), req.headers());
+        let may_send_twice = may_retry_request(req.method(), req.headers());
         let source = Source::new(req);
+        // Unsafe to send twice: a hedge waits for the attempt in flight to end.
+        let exclusive = !may_send_twice || !source.replayable();
+        let in_flight = InFlight::default();
         let classifier = AttemptClassifier {
             http,
             replayable: source.replayable(),
@@ -393,14 +400,15 @@ impl Middleware for RampartMiddleware {
         let attempts = AtomicU32::new(0);
         let last_extensions: Mutex<Option<Extensions>> = Mutex::new(None);
         let base: &Extensions = extensions;
+        let (source, in_flight) = (&source, &in_flight);
         let op = || {
             let attempt = attempts.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-            let request = source.take();
             let mut ext = base.clone();
             let next = next.clone();
             let last_extensions = &last_extensions;
             async move {
-                let Some(mut request) = request else {
+                let _running = in_flight.start(exclusive).await;
+                let Some(mut request) = source.take() else {
                     return Err(Error::middleware(NotReplayable));
                 };
                 request

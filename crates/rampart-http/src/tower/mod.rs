@@ -74,6 +74,7 @@ pub use crate::attempt::RAMPART_ATTEMPT;
 use self::error::AttemptClassifier;
 use crate::attempt::{attempt_value, NotReplayable};
 use crate::classify::{may_retry, HttpClassifier, TransportError};
+use crate::in_flight::InFlight;
 use crate::replay::{replay_request, ReplayableBody, DEFAULT_REPLAY_CAP};
 use ::tower::{Layer, Service, ServiceExt};
 use http::{Request, Response};
@@ -82,9 +83,8 @@ use rampart::Pipeline;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
-use tokio::sync::Notify;
 
 /// Runs HTTP requests through a [`Pipeline`]; see the [module docs](self).
 pub struct HttpPipelineLayer<E> {
@@ -206,48 +206,6 @@ impl<T, E> Future for HttpPipelineFuture<T, E> {
 impl<T, E> fmt::Debug for HttpPipelineFuture<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpPipelineFuture").finish_non_exhaustive()
-    }
-}
-
-/// The attempts of one request in flight, and a signal when one ends.
-#[derive(Default)]
-struct InFlight {
-    count: AtomicUsize,
-    ended: Notify,
-}
-
-impl InFlight {
-    /// Counts one more attempt in flight. An `exclusive` one waits until no other is
-    /// in flight (then it is a retry, not a hedge running beside another attempt).
-    async fn start(&self, exclusive: bool) -> Running<'_> {
-        if !exclusive {
-            self.count.fetch_add(1, Ordering::AcqRel);
-            return Running(self);
-        }
-        loop {
-            let ended = self.ended.notified();
-            let mut ended = std::pin::pin!(ended);
-            // Registered before the check, so an end in between is not missed.
-            ended.as_mut().enable();
-            if self
-                .count
-                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return Running(self);
-            }
-            ended.await;
-        }
-    }
-}
-
-/// One attempt in flight, until dropped.
-struct Running<'a>(&'a InFlight);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::AcqRel);
-        self.0.ended.notify_waiters();
     }
 }
 
