@@ -11,7 +11,7 @@ use rampart::event::Listener;
 use rampart::registry::Registry;
 use rampart::retry::RetryConfig;
 use rampart::{ConfigError, Error, Pipeline, Rejection};
-use rampart_http::client::{rejection, Dependency, RampartMiddleware};
+use rampart_http::client::{rejection, ClientTimeouts, Dependency, RampartMiddleware};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use serde_json::Value;
 use std::collections::HashMap;
