@@ -92,8 +92,12 @@ impl Dependencies {
             let dependency = extensions.get::<Dependency>()?;
             route.get(dependency.name()).cloned()
         });
+        // Inside the pipelines, each attempt gets its dependency's client limits from the
+        // file's `client` table (payment: at most 20 requests in flight, 500 ms to get one
+        // of those slots, 1 s to connect).
         let client = ClientBuilder::new(reqwest::Client::new())
             .with(middleware)
+            .with(ClientTimeouts::from_registry(registry))
             .build();
         Ok(Dependencies {
             client,
