@@ -92,9 +92,11 @@ impl Dependencies {
             let dependency = extensions.get::<Dependency>()?;
             route.get(dependency.name()).cloned()
         });
-        // Inside the pipelines, each attempt gets its dependency's client limits from the
-        // file's `client` table (payment: at most 20 requests in flight, 500 ms to get one
-        // of those slots, 1 s to connect).
+        // Inside the pipelines, each attempt gets its dependency's limits from the file's
+        // `client` table (payment: at most 20 requests in flight, 500 ms to get one of
+        // those slots). Connect and read timeouts are settings of a reqwest client, so
+        // they apply with one client per dependency (`clients_from_registry`); this one
+        // client serves seven dependencies.
         let client = ClientBuilder::new(reqwest::Client::new())
             .with(middleware)
             .with(ClientTimeouts::from_registry(registry))
