@@ -4,6 +4,8 @@
 //! writes reach the other socket at once, so a retry's wait passes instantly and is
 //! measured exactly, and nothing sleeps in real time.
 
+mod support;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -82,14 +84,11 @@ async fn answer(State(server): State<Server>, headers: HeaderMap) -> impl IntoRe
 
 /// Starts the server on an ephemeral loopback port; returns its base URL.
 async fn start() -> (String, Server) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let server = Server::default();
     let app = axum::Router::new()
         .fallback(answer)
         .with_state(server.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), server)
+    (support::serve(app).await, server)
 }
 
 /// Three attempts, a backoff of a minute, Retry-After accepted up to 10 s.
@@ -381,10 +380,7 @@ async fn start_slow() -> (String, Arc<Mutex<Vec<Option<String>>>>) {
             "slow"
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), keys)
+    (support::serve(app).await, keys)
 }
 
 fn hedging() -> Pipeline {

@@ -5,6 +5,8 @@
 //! advances the clock only when every task waits, so a stalled server makes a timeout
 //! fire at once, measured exactly.
 
+mod support;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -61,8 +63,6 @@ async fn fast(State(server): State<Server>, body: Bytes) -> (StatusCode, String)
 }
 
 async fn start() -> (String, Server) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let server = Server {
         gate: Arc::new(Semaphore::new(0)),
         calls: Arc::new(AtomicU32::new(0)),
@@ -73,8 +73,7 @@ async fn start() -> (String, Server) {
         .route("/gate", axum::routing::get(gate))
         .fallback(fast)
         .with_state(server.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), server)
+    (support::serve(app).await, server)
 }
 
 /// The clients of a registry read from `toml`, and the one for `name`.

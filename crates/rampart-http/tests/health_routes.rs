@@ -1,5 +1,7 @@
 //! The health and metrics routes on a real axum server on loopback, read with reqwest.
 
+mod support;
+
 use axum::routing::get;
 use axum::Router;
 use rampart::circuit::{BreakerConfig, CircuitBreaker};
@@ -10,18 +12,9 @@ use rampart::telemetry::Prometheus;
 use rampart_http::server::rate_limit::RateLimitLayer;
 use rampart_http::server::routes::{HealthRoutes, METRICS_CONTENT_TYPE};
 use reqwest::{Client, StatusCode};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-    format!("http://{addr}")
-}
 
 /// Status, content type and body of `GET url`.
 async fn fetch(url: &str) -> (StatusCode, String, String) {
@@ -55,7 +48,7 @@ async fn probes_answer_with_the_registry_status_codes_and_json() {
     health.add_readiness_check(check).unwrap();
     let payment = CircuitBreaker::new("payment", BreakerConfig::default()).unwrap();
     health.add_policy("payment", payment.clone());
-    let url = serve(HealthRoutes::new(health.clone()).router()).await;
+    let url = support::serve(HealthRoutes::new(health.clone()).router()).await;
 
     let (status, ctype, body) = fetch(&format!("{url}/health/live")).await;
     assert_eq!(
@@ -120,7 +113,7 @@ async fn startup_is_down_until_its_checks_pass() {
         }
     });
     health.add_startup_check(check).unwrap();
-    let url = serve(HealthRoutes::new(health).router()).await;
+    let url = support::serve(HealthRoutes::new(health).router()).await;
     let (status, _, body) = fetch(&format!("{url}/health/startup")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json(&body)["status"], "down");
@@ -151,7 +144,7 @@ async fn metrics_serve_what_a_policy_recorded_and_are_not_rate_limited() {
                 .router(),
         )
         .layer(limits);
-    let url = serve(app).await;
+    let url = support::serve(app).await;
 
     assert_eq!(fetch(&format!("{url}/orders")).await.0, StatusCode::OK);
     for _ in 0..2 {

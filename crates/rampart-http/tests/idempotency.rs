@@ -6,6 +6,8 @@
 //! so "while the first request runs" is a state the test holds, not a race it hopes to
 //! win; no test sleeps.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -471,11 +473,9 @@ async fn an_inner_error_releases_the_key_on_any_tower_service() {
 /// Two worker threads, so that requests really race for the key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_loopback_with_reqwest() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/charges", listener.local_addr().unwrap());
     let (app, handler) = app();
     handler.gated.store(true, Ordering::SeqCst);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("{}/charges", support::serve(app).await);
     let client = reqwest::Client::new();
     let charge = |key: &str, body: &'static str| {
         client

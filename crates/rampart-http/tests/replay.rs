@@ -2,6 +2,8 @@
 //!
 //! Time is paused: backoffs and hedge delays pass instantly, nothing sleeps.
 
+mod support;
+
 use bytes::Bytes;
 use futures_util::FutureExt;
 use http::{HeaderMap, Request, Response};
@@ -513,13 +515,11 @@ mod loopback {
 
     #[tokio::test(start_paused = true)]
     async fn hyper_util_client_retries_a_streamed_body_on_loopback() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let calls = Calls::default();
         let app = axum::Router::new()
             .fallback(answer)
             .with_state(calls.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = crate::support::serve(app).await;
 
         let classifier =
             HttpClassifier::new(|e: &hyper_util::client::legacy::Error| transport_failure_of(e));
@@ -527,7 +527,7 @@ mod loopback {
         let client = layer.layer(Client::builder(TokioExecutor::new()).build_http());
 
         let parts = chunks(&[3000, 5000, 7]);
-        let request = Request::put(format!("http://{addr}/orders/7"))
+        let request = Request::put(format!("{url}/orders/7"))
             .body(streamed(&parts))
             .unwrap();
         let response = client.oneshot(request).await.unwrap();
@@ -540,7 +540,7 @@ mod loopback {
 
         // A body of known size is sent with its Content-Length on every attempt.
         calls.lock().unwrap().clear();
-        let request = Request::put(format!("http://{addr}/orders/7"))
+        let request = Request::put(format!("{url}/orders/7"))
             .body(Full::new(Bytes::from_static(b"amount=700")))
             .unwrap();
         let client = layer.layer(Client::builder(TokioExecutor::new()).build_http());

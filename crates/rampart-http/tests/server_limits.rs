@@ -2,6 +2,8 @@
 //! with reqwest as the client, in one runtime with paused time (nothing sleeps in real
 //! time: a wait of 10 s passes at once and exactly).
 
+mod support;
+
 use axum::routing::get;
 use axum::Router;
 use rampart::keyed::KeyedConfig;
@@ -16,7 +18,7 @@ use rampart_http::server::load_shed::{LoadShedLayer, PriorityRoutes};
 use rampart_http::server::rate_limit::{MissingKey, RateLimitBuilder, RateLimitLayer};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, StatusCode};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
@@ -41,15 +43,6 @@ fn app() -> Router {
         )
 }
 
-/// Serves `app` on an ephemeral loopback port with the peer address in `ConnectInfo`.
-async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
-    format!("http://{addr}")
-}
-
 /// A limiter of `burst` tokens, one back every `every`.
 fn limiter(every: Duration, burst: u32) -> KeyedRateLimiter<CallerId> {
     let quota = RateLimitConfig::new(1, every).with_burst(burst);
@@ -57,7 +50,7 @@ fn limiter(every: Duration, burst: u32) -> KeyedRateLimiter<CallerId> {
 }
 
 async fn serve_limited(builder: RateLimitBuilder) -> String {
-    serve(app().layer(builder.build().unwrap())).await
+    support::serve(app().layer(builder.build().unwrap())).await
 }
 
 async fn get_with(client: &Client, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -424,7 +417,7 @@ async fn serve_shedding(shedder: &LoadShedder) -> String {
         .with_routes(PriorityRoutes::seeds())
         .build()
         .unwrap();
-    serve(app().layer(layer)).await
+    support::serve(app().layer(layer)).await
 }
 
 /// Holds `n` of the shedder's slots, as requests in flight would.
