@@ -1,7 +1,7 @@
 //! Command-line arguments of the `rampart` binary and how each subcommand runs.
 
 use crate::check::{check, Checked};
-use crate::{budget, report};
+use crate::{budget, report, simulate};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,6 +31,30 @@ pub enum Command {
     /// Exit code 0 when clean, 1 with findings, 2 when the file cannot be read,
     /// parsed or built. Example: rampart check config/shop.toml
     Check(CheckArgs),
+    /// Replay an outage against a configuration in virtual time, in seconds.
+    ///
+    /// With no argument, the seeds' checkout outage, without and with defenses. Prints
+    /// each run's timeline and a side-by-side summary. Exit code 0, or 2 when the
+    /// scenario cannot be read or used. Example: rampart simulate retry-storm
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `rampart simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A built-in scenario (checkout-outage, retry-storm, slow-not-down) or a scenario
+    /// file (TOML).
+    #[arg(value_name = "SCENARIO", default_value = rampart_sim::DEFAULT_SCENARIO)]
+    pub scenario: String,
+    /// Print the whole report as one JSON document instead of the text.
+    #[arg(long)]
+    pub json: bool,
+    /// Use this seed instead of the scenario's.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Send traffic for this long instead of the scenario's duration (e.g. 3m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 }
 
 /// Arguments of `rampart check`.
@@ -76,6 +100,31 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Budget(args) => run_budget(&args),
         Command::Check(args) => run_check(&args),
+        Command::Simulate(args) => run_simulate(&args),
+    }
+}
+
+fn run_simulate(args: &SimulateArgs) -> ExitCode {
+    let scenario = match simulate::load(&args.scenario) {
+        Ok(s) => simulate::with_overrides(s, args.seed, args.duration),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    match rampart_sim::simulate(&scenario) {
+        Ok(report) if args.json => {
+            println!("{}", report.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", simulate::text(&report));
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
     }
 }
 

@@ -1,0 +1,632 @@
+//! Reading a scenario file: the TOML layout, and the checks that turn it into a
+//! [`Scenario`] or an error at the line and key of the first mistake.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use rampart::registry::{ConfigFile, FileError, Registry};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::ScenarioError;
+use super::locate::{find_key, key_path_at};
+use super::{
+    Arrivals, Dependency, FallbackKind, FallbackSpec, Latency, Phase, RequestKind, RunSpec,
+    Scenario, Service, Traffic,
+};
+
+/// A duration in humantime form ("2s", "1m 30s"); negative values are refused.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(transparent)]
+struct Dur(#[serde(with = "humantime_serde")] Duration);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    scenario: RawHeader,
+    service: RawService,
+    traffic: RawTraffic,
+    #[serde(default)]
+    kinds: BTreeMap<String, RawKind>,
+    dependencies: BTreeMap<String, RawDependency>,
+    #[serde(default)]
+    runs: Vec<RawRun>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    start: Option<Spanned<String>>,
+    duration: Spanned<Dur>,
+    #[serde(default)]
+    grace: Option<Dur>,
+    #[serde(default)]
+    seed: u64,
+    #[serde(default)]
+    timeline_window: Option<Spanned<Dur>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    workers: Spanned<i64>,
+    accept_timeout: Dur,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTraffic {
+    rate: Spanned<f64>,
+    #[serde(default)]
+    arrivals: Option<Spanned<String>>,
+    #[serde(default)]
+    burst: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKind {
+    share: Spanned<f64>,
+    #[serde(default)]
+    work: Option<Dur>,
+    #[serde(default)]
+    calls: Vec<Spanned<String>>,
+    patience: Spanned<Dur>,
+    #[serde(default)]
+    user_retries: Option<Spanned<i64>>,
+    #[serde(default)]
+    think: Option<Dur>,
+}
+
+/// A dependency's behaviour as written, at the start or in a change.
+struct RawBehaviour<'a> {
+    latency: Option<&'a Spanned<Dur>>,
+    p99: Option<&'a Spanned<Dur>>,
+    max: Option<&'a Spanned<Dur>>,
+    error_rate: Option<&'a Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDependency {
+    #[serde(default)]
+    latency: Option<Spanned<Dur>>,
+    #[serde(default)]
+    p99: Option<Spanned<Dur>>,
+    #[serde(default)]
+    max: Option<Spanned<Dur>>,
+    #[serde(default)]
+    error_rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    changes: Vec<RawChange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChange {
+    at: Spanned<Dur>,
+    #[serde(default)]
+    latency: Option<Spanned<Dur>>,
+    #[serde(default)]
+    p99: Option<Spanned<Dur>>,
+    #[serde(default)]
+    max: Option<Spanned<Dur>>,
+    #[serde(default)]
+    error_rate: Option<Spanned<f64>>,
+}
+
+impl RawDependency {
+    fn behaviour(&self) -> RawBehaviour<'_> {
+        RawBehaviour {
+            latency: self.latency.as_ref(),
+            p99: self.p99.as_ref(),
+            max: self.max.as_ref(),
+            error_rate: self.error_rate.as_ref(),
+        }
+    }
+}
+
+impl RawChange {
+    fn behaviour(&self) -> RawBehaviour<'_> {
+        RawBehaviour {
+            latency: self.latency.as_ref(),
+            p99: self.p99.as_ref(),
+            max: self.max.as_ref(),
+            error_rate: self.error_rate.as_ref(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    name: String,
+    #[serde(default)]
+    config: Option<Spanned<String>>,
+    #[serde(default)]
+    config_file: Option<Spanned<String>>,
+    #[serde(default)]
+    fallbacks: BTreeMap<String, Spanned<RawFallback>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFallback {
+    label: String,
+    kind: Spanned<String>,
+    #[serde(default)]
+    workers: Option<Spanned<i64>>,
+    #[serde(default)]
+    pause: Option<Dur>,
+}
+
+/// Reads a scenario; a run's `config_file` is found relative to `dir`.
+pub(super) fn parse(text: &str, origin: &str, dir: Option<&Path>) -> Result<Scenario, ScenarioError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
+    Reader { text, origin, dir }.scenario(raw)
+}
+
+/// What every check needs to report an error.
+struct Reader<'a> {
+    text: &'a str,
+    origin: &'a str,
+    dir: Option<&'a Path>,
+}
+
+impl Reader<'_> {
+    fn fail(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::new(self.origin, message)
+            .at(self.text, span.start)
+            .key(key)
+    }
+
+    fn scenario(&self, raw: RawFile) -> Result<Scenario, ScenarioError> {
+        let header = raw.scenario;
+        let duration = header.duration.get_ref().0;
+        if duration.is_zero() {
+            return Err(self.fail(header.duration.span(), "scenario.duration", "must be longer than 0s"));
+        }
+        let start_of_day = match &header.start {
+            Some(s) => parse_clock(s.get_ref()).ok_or_else(|| {
+                self.fail(s.span(), "scenario.start", "must be a time of day as H:MM:SS (\"2:47:00\")")
+            })?,
+            None => 0,
+        };
+        let timeline_window = match &header.timeline_window {
+            Some(w) if w.get_ref().0.is_zero() => {
+                return Err(self.fail(w.span(), "scenario.timeline_window", "must be longer than 0s"))
+            }
+            Some(w) => w.get_ref().0,
+            None => Duration::from_secs(10),
+        };
+        let dependencies = raw
+            .dependencies
+            .into_iter()
+            .map(|(name, dep)| self.dependency(name, dep))
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = dependencies.iter().map(|d| d.name.as_str()).collect();
+        let kinds = self.kinds(raw.kinds, &names)?;
+        let runs = self.runs(raw.runs, &names, header.seed)?;
+        Ok(Scenario {
+            name: header.name,
+            summary: header.summary,
+            origin: self.origin.to_owned(),
+            start_of_day,
+            duration,
+            grace: header.grace.map_or(Duration::from_secs(60), |g| g.0),
+            seed: header.seed,
+            timeline_window,
+            service: self.service(&raw.service)?,
+            traffic: self.traffic(&raw.traffic)?,
+            kinds,
+            dependencies,
+            runs,
+        })
+    }
+
+    fn service(&self, raw: &RawService) -> Result<Service, ScenarioError> {
+        let workers = self.count(&raw.workers, "service.workers", 1)?;
+        Ok(Service {
+            workers,
+            accept_timeout: raw.accept_timeout.0,
+        })
+    }
+
+    fn traffic(&self, raw: &RawTraffic) -> Result<Traffic, ScenarioError> {
+        let rate = *raw.rate.get_ref();
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(self.fail(
+                raw.rate.span(),
+                "traffic.rate",
+                format!("must be a positive number of requests per second, not {rate}"),
+            ));
+        }
+        let arrivals = match &raw.arrivals {
+            None => Arrivals::Poisson,
+            Some(a) => match a.get_ref().as_str() {
+                "poisson" => Arrivals::Poisson,
+                "uniform" => Arrivals::Uniform,
+                other => {
+                    return Err(self.fail(
+                        a.span(),
+                        "traffic.arrivals",
+                        format!("unknown arrivals `{other}`: expected `poisson` or `uniform`"),
+                    ))
+                }
+            },
+        };
+        let burst = match &raw.burst {
+            Some(b) => self.count(b, "traffic.burst", 0)?,
+            None => 0,
+        };
+        Ok(Traffic {
+            rate,
+            arrivals,
+            burst,
+        })
+    }
+
+    fn kinds(
+        &self,
+        raw: BTreeMap<String, RawKind>,
+        dependencies: &[&str],
+    ) -> Result<Vec<RequestKind>, ScenarioError> {
+        let at = self.text.find("[kinds").unwrap_or(0);
+        let span = at..at;
+        if raw.is_empty() {
+            return Err(self.fail(span, "kinds", "a scenario needs at least one request kind"));
+        }
+        let mut kinds = Vec::with_capacity(raw.len());
+        let mut total = 0.0;
+        for (name, kind) in raw {
+            let key = |k: &str| format!("kinds.{name}.{k}");
+            let share = *kind.share.get_ref();
+            if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
+                return Err(self.fail(kind.share.span(), &key("share"), format!("must be between 0 and 1, not {share}")));
+            }
+            total += share;
+            let mut calls = Vec::with_capacity(kind.calls.len());
+            for (i, call) in kind.calls.iter().enumerate() {
+                let index = dependencies.iter().position(|d| d == call.get_ref()).ok_or_else(|| {
+                    self.fail(
+                        call.span(),
+                        &format!("kinds.{name}.calls[{i}]"),
+                        format!("no dependency named `{}` in this scenario{}", call.get_ref(), known(dependencies)),
+                    )
+                })?;
+                calls.push(index);
+            }
+            let user_retries = match &kind.user_retries {
+                Some(r) => self.count(r, &key("user_retries"), 0)?,
+                None => 0,
+            };
+            let patience = kind.patience.get_ref().0;
+            if patience.is_zero() {
+                return Err(self.fail(kind.patience.span(), &key("patience"), "must be longer than 0s"));
+            }
+            kinds.push(RequestKind {
+                name,
+                share,
+                work: kind.work.map_or(Duration::ZERO, |w| w.0),
+                calls,
+                patience,
+                user_retries,
+                think: kind.think.map_or(Duration::from_secs(1), |t| t.0),
+            });
+        }
+        if (total - 1.0).abs() > 1e-6 {
+            return Err(self.fail(span, "kinds", format!("the shares add up to {total}, not 1")));
+        }
+        Ok(kinds)
+    }
+
+    fn dependency(&self, name: String, raw: RawDependency) -> Result<Dependency, ScenarioError> {
+        let prefix = format!("dependencies.{name}");
+        let Some(latency) = self.latency(&raw.behaviour(), &prefix)? else {
+            let at = find_key(self.text, 0, "latency").unwrap_or(0);
+            return Err(ScenarioError::new(self.origin, "a dependency needs a `latency`")
+                .at(self.text, self.table_start(&prefix).unwrap_or(at))
+                .key(format!("{prefix}.latency")));
+        };
+        let error_rate = self.error_rate(&raw.behaviour(), &prefix)?.unwrap_or(0.0);
+        let mut phases = vec![Phase {
+            from: Duration::ZERO,
+            latency,
+            error_rate,
+        }];
+        for (i, change) in raw.changes.iter().enumerate() {
+            let prefix = format!("{prefix}.changes[{i}]");
+            let from = change.at.get_ref().0;
+            let previous = phases[phases.len() - 1];
+            if i > 0 && from <= previous.from {
+                return Err(self.fail(change.at.span(), &format!("{prefix}.at"), "changes must be listed in time order"));
+            }
+            phases.push(Phase {
+                from,
+                latency: self.latency(&change.behaviour(), &prefix)?.unwrap_or(previous.latency),
+                error_rate: self.error_rate(&change.behaviour(), &prefix)?.unwrap_or(previous.error_rate),
+            });
+        }
+        Ok(Dependency { name, phases })
+    }
+
+    fn table_start(&self, table: &str) -> Option<usize> {
+        self.text.find(&format!("[{table}]"))
+    }
+
+    fn latency(&self, raw: &RawBehaviour, prefix: &str) -> Result<Option<Latency>, ScenarioError> {
+        let Some(latency) = raw.latency else {
+            if let Some(extra) = raw.p99.or(raw.max) {
+                return Err(self.fail(extra.span(), &format!("{prefix}.latency"), "`p99` and `max` need a `latency` beside them"));
+            }
+            return Ok(None);
+        };
+        let low = latency.get_ref().0;
+        let shape = match (raw.p99, raw.max) {
+            (Some(p), Some(_)) => {
+                return Err(self.fail(p.span(), &format!("{prefix}.p99"), "give `p99` (log-normal) or `max` (uniform), not both"))
+            }
+            (Some(p99), None) if p99.get_ref().0 < low => {
+                return Err(self.fail(p99.span(), &format!("{prefix}.p99"), "must not be below `latency`, the median"))
+            }
+            (Some(p99), None) if p99.get_ref().0 == low => Latency::Fixed(low),
+            (Some(p99), None) => Latency::LogNormal {
+                median: low,
+                p99: p99.get_ref().0,
+            },
+            (None, Some(max)) if max.get_ref().0 < low => {
+                return Err(self.fail(max.span(), &format!("{prefix}.max"), "must not be below `latency`, the minimum"))
+            }
+            (None, Some(max)) => Latency::Uniform {
+                min: low,
+                max: max.get_ref().0,
+            },
+            (None, None) => Latency::Fixed(low),
+        };
+        Ok(Some(shape))
+    }
+
+    fn error_rate(&self, raw: &RawBehaviour, prefix: &str) -> Result<Option<f64>, ScenarioError> {
+        let Some(rate) = raw.error_rate else {
+            return Ok(None);
+        };
+        let value = *rate.get_ref();
+        if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+            return Err(self.fail(rate.span(), &format!("{prefix}.error_rate"), format!("must be between 0 and 1, not {value}")));
+        }
+        Ok(Some(value))
+    }
+
+    fn runs(&self, raw: Vec<RawRun>, dependencies: &[&str], seed: u64) -> Result<Vec<RunSpec>, ScenarioError> {
+        if raw.is_empty() {
+            return Err(ScenarioError::new(self.origin, "a scenario needs at least one run (`[[runs]]`)").key("runs"));
+        }
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, run)| self.run(i, run, dependencies, seed))
+            .collect()
+    }
+
+    fn run(&self, index: usize, raw: RawRun, dependencies: &[&str], seed: u64) -> Result<RunSpec, ScenarioError> {
+        let prefix = format!("runs[{index}]");
+        let config = match (&raw.config, &raw.config_file) {
+            (Some(_), Some(file)) => {
+                return Err(self.fail(file.span(), &format!("{prefix}.config_file"), "give `config` or `config_file`, not both"))
+            }
+            (Some(inline), None) => Some(self.inline_config(inline, &prefix)?),
+            (None, Some(path)) => Some(self.config_file(path, &prefix)?),
+            (None, None) => None,
+        };
+        let config = match config {
+            Some((file, place)) => {
+                for name in file.config().dependencies.keys() {
+                    if !dependencies.contains(&name.as_str()) {
+                        let line = file.dependency_line(name).unwrap_or(1);
+                        return Err(place.locate(line, 1, &format!("dependencies.{name}"), &format!(
+                            "no dependency named `{name}` in the scenario{}",
+                            known(dependencies)
+                        ), self));
+                    }
+                }
+                let mut config = file.config().clone();
+                seed_retries(&mut config, seed, index);
+                config
+            }
+            None => Default::default(),
+        };
+        let mut fallbacks = Vec::new();
+        for (name, fallback) in raw.fallbacks {
+            let key = format!("{prefix}.fallbacks.{name}");
+            let Some(dep) = dependencies.iter().position(|d| *d == name) else {
+                return Err(self.fail(fallback.span(), &key, format!("no dependency named `{name}` in this scenario{}", known(dependencies))));
+            };
+            let span = fallback.span();
+            let fallback = fallback.into_inner();
+            let kind = match fallback.kind.get_ref().as_str() {
+                "value" => FallbackKind::Value,
+                "queue" => FallbackKind::Queue {
+                    workers: match &fallback.workers {
+                        Some(w) => self.count(w, &format!("{key}.workers"), 1)?,
+                        None => 10,
+                    },
+                    pause: fallback.pause.map_or(Duration::from_secs(1), |p| p.0),
+                },
+                other => {
+                    return Err(self.fail(fallback.kind.span(), &format!("{key}.kind"), format!("unknown fallback `{other}`: expected `value` or `queue`")))
+                }
+            };
+            if matches!(kind, FallbackKind::Value) && fallback.workers.is_some() {
+                return Err(self.fail(span, &format!("{key}.workers"), "only a `queue` fallback has workers"));
+            }
+            fallbacks.push((dep, FallbackSpec { label: fallback.label, kind }));
+        }
+        fallbacks.sort_by_key(|(dep, _)| *dep);
+        Ok(RunSpec {
+            name: raw.name,
+            config,
+            fallbacks,
+        })
+    }
+
+    /// Reads a configuration written inline, as a literal string: errors in it are
+    /// placed on the scenario file's lines.
+    fn inline_config(&self, inline: &Spanned<String>, prefix: &str) -> Result<(ConfigFile, Place), ScenarioError> {
+        let span = inline.span();
+        let written = &self.text[span.clone()];
+        // A multi-line string starts on the line after its opening quotes.
+        let opener = if written.starts_with("'''") || written.starts_with("\"\"\"") { 3 } else { 1 };
+        let mut start = span.start + opener;
+        if opener == 3 && self.text[start..].starts_with('\n') {
+            start += 1;
+        } else if opener == 3 && self.text[start..].starts_with("\r\n") {
+            start += 2;
+        }
+        let (line, column) = super::error::line_column(self.text, start);
+        let place = Place::Inline {
+            first_line: line,
+            first_column: column,
+            key: format!("{prefix}.config"),
+        };
+        let file = ConfigFile::parse(inline.get_ref(), self.origin).map_err(|e| place.relocate(&e, self))?;
+        Registry::builder().build(&file).map_err(|e| place.relocate(&e, self))?;
+        Ok((file, place))
+    }
+
+    fn config_file(&self, path: &Spanned<String>, prefix: &str) -> Result<(ConfigFile, Place), ScenarioError> {
+        let full = match self.dir {
+            Some(dir) => dir.join(path.get_ref()),
+            None => Path::new(path.get_ref()).to_path_buf(),
+        };
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            self.fail(path.span(), &format!("{prefix}.config_file"), format!("cannot read `{}`: {e}", full.display()))
+        })?;
+        let place = Place::File(full.display().to_string());
+        let file = ConfigFile::parse(&text, &full.display().to_string()).map_err(|e| place.relocate(&e, self))?;
+        Registry::builder().build(&file).map_err(|e| place.relocate(&e, self))?;
+        Ok((file, place))
+    }
+
+    /// A whole number at least `min`, as a `u32`.
+    fn count(&self, value: &Spanned<i64>, key: &str, min: i64) -> Result<u32, ScenarioError> {
+        let n = *value.get_ref();
+        if n < min {
+            return Err(self.fail(value.span(), key, format!("must be at least {min}, not {n}")));
+        }
+        u32::try_from(n).map_err(|_| self.fail(value.span(), key, format!("must be at most {}, not {n}", u32::MAX)))
+    }
+}
+
+/// Where a run's configuration is written: inside the scenario, or in its own file.
+enum Place {
+    Inline {
+        first_line: usize,
+        first_column: usize,
+        key: String,
+    },
+    File(String),
+}
+
+impl Place {
+    /// An error at `line` and `column` of the configuration, about `key` in it.
+    fn locate(&self, line: usize, column: usize, key: &str, message: &str, reader: &Reader<'_>) -> ScenarioError {
+        match self {
+            Place::Inline {
+                first_line,
+                first_column,
+                key: prefix,
+            } => {
+                let column = if line == 1 { column + first_column - 1 } else { column };
+                ScenarioError::new(reader.origin, message)
+                    .at_line(first_line + line - 1, column)
+                    .key(format!("{prefix}: {key}"))
+            }
+            Place::File(origin) => ScenarioError::new(origin, message).at_line(line, column).key(key),
+        }
+    }
+
+    fn relocate(&self, e: &FileError, reader: &Reader<'_>) -> ScenarioError {
+        let line = e.line().unwrap_or(1);
+        let column = e.column().unwrap_or(1);
+        self.locate(line, column, e.key_path().unwrap_or(""), e.message(), reader)
+    }
+}
+
+/// Gives every retry policy that has no seed one drawn from the scenario's, so that
+/// jitter is reproducible.
+fn seed_retries(config: &mut rampart::registry::RegistryConfig, seed: u64, run: usize) {
+    for (d, dep) in config.dependencies.values_mut().enumerate() {
+        for (p, policy) in dep.pipeline.policies.iter_mut().enumerate() {
+            if let rampart::pipeline::PolicyConfig::Retry(retry) = policy {
+                if retry.seed.is_none() {
+                    retry.seed = Some(crate::random::mix(seed, &[run as u64, d as u64, p as u64]));
+                }
+            }
+        }
+    }
+}
+
+/// `H:MM:SS` (or `H:MM`) as seconds since midnight.
+fn parse_clock(text: &str) -> Option<u32> {
+    let mut parts = text.split(':');
+    let h: u32 = parts.next()?.trim().parse().ok()?;
+    let m: u32 = parts.next()?.trim().parse().ok()?;
+    let s: u32 = match parts.next() {
+        Some(s) => s.trim().parse().ok()?,
+        None => 0,
+    };
+    (parts.next().is_none() && h < 24 && m < 60 && s < 60).then_some(h * 3600 + m * 60 + s)
+}
+
+fn known(names: &[&str]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (there are: {})", names.join(", "))
+    }
+}
+
+/// A TOML or type error, with the key it is about when it can be found.
+fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> ScenarioError {
+    let message = e.message().to_owned();
+    let span = e.span().unwrap_or(0..0);
+    let field = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let (offset, path) = if let Some(key) = field("unknown field `") {
+        let at = find_key(text, span.start, &key).unwrap_or(span.start);
+        (at, key_path_at(text, at, Some(&key)))
+    } else if let Some(key) = field("missing field `") {
+        // The span covers the table that lacks the key: its last byte is inside it.
+        let inside = span.end.saturating_sub(1).max(span.start);
+        (span.start, key_path_at(text, inside, Some(&key)))
+    } else {
+        (span.start, key_path_at(text, span.start, None))
+    };
+    let error = ScenarioError::new(origin, message).at(text, offset);
+    match path {
+        Some(path) => error.key(path),
+        None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_clock;
+
+    #[test]
+    fn clock_labels() {
+        assert_eq!(parse_clock("2:47:00"), Some(2 * 3600 + 47 * 60));
+        assert_eq!(parse_clock("14:05"), Some(14 * 3600 + 5 * 60));
+        assert_eq!(parse_clock("25:00:00"), None);
+        assert_eq!(parse_clock("noon"), None);
+    }
+}
