@@ -33,7 +33,7 @@ use crate::scenario::{Arrivals, FallbackKind, Scenario};
 pub(crate) struct RunResult {
     pub(crate) stats: Stats,
     pub(crate) log: Vec<Stamped>,
-    /// Per dependency: (queued, processed, still waiting) of its queue fallback.
+    /// Per dependency: (queued, processed, not processed) of its queue fallback.
     pub(crate) backlogs: Vec<Option<(u64, u64, u64)>>,
     /// How long the run went on in virtual time.
     pub(crate) ended: Duration,
@@ -86,7 +86,7 @@ async fn simulate(scenario: Scenario, run: usize, progress: &dyn Fn(u64)) -> Res
     let end = world.scenario.duration + world.scenario.grace;
     loop {
         let idle = world.in_flight.get() == 0
-            && world.links.iter().all(|l| l.backlog.as_ref().is_none_or(|b| b.waiting() == 0));
+            && world.links.iter().all(|l| l.backlog.as_ref().is_none_or(|b| b.unfinished() == 0));
         if idle || world.now() >= end {
             break;
         }
@@ -101,7 +101,7 @@ async fn simulate(scenario: Scenario, run: usize, progress: &dyn Fn(u64)) -> Res
         .map(|l| {
             l.backlog.as_ref().map(|b| {
                 use std::sync::atomic::Ordering::Relaxed;
-                (b.queued.load(Relaxed), b.processed.load(Relaxed), b.pending.load(Relaxed))
+                (b.queued.load(Relaxed), b.processed.load(Relaxed), b.unfinished())
             })
         })
         .collect();
@@ -279,7 +279,7 @@ async fn watch_backlog(world: Rc<World>, dep: usize, backlog: Arc<Backlog>) {
         if !draining && processed > 0 && waiting > 0 {
             draining = true;
             world.log.push(&name, Happening::BacklogStarted { pending: waiting });
-        } else if draining && waiting == 0 && processed == backlog.queued.load(Relaxed) {
+        } else if draining && backlog.unfinished() == 0 {
             draining = false;
             world.log.push(&name, Happening::BacklogDrained { processed });
         }

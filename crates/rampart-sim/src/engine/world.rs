@@ -53,6 +53,12 @@ impl Backlog {
         self.processed.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Items queued and not processed yet: waiting, or being processed now.
+    pub(crate) fn unfinished(&self) -> u64 {
+        let queued = self.queued.load(Ordering::Relaxed);
+        queued.saturating_sub(self.processed.load(Ordering::Relaxed))
+    }
+
     /// Items waiting now.
     pub(crate) fn waiting(&self) -> u64 {
         self.pending.load(Ordering::Relaxed)
