@@ -34,8 +34,10 @@ pub enum Command {
     /// Replay an outage against a configuration in virtual time, in seconds.
     ///
     /// With no argument, the seeds' checkout outage, without and with defenses. Prints
-    /// each run's timeline and a side-by-side summary. Exit code 0, or 2 when the
-    /// scenario cannot be read or used. Example: rampart simulate retry-storm
+    /// each run's timeline and a side-by-side summary, and writes a chart
+    /// (rampart-simulate-SCENARIO.svg and .png). Exit code 0; 2 when the scenario cannot
+    /// be read or used; 1 when the chart cannot be written. Example: rampart simulate
+    /// retry-storm
     Simulate(SimulateArgs),
 }
 
@@ -55,6 +57,12 @@ pub struct SimulateArgs {
     /// Send traffic for this long instead of the scenario's duration (e.g. 3m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Write the chart (SVG and PNG) into this folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub chart_dir: std::path::PathBuf,
+    /// Do not write the chart.
+    #[arg(long)]
+    pub no_chart: bool,
 }
 
 /// Arguments of `rampart check`.
@@ -112,20 +120,40 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    match rampart_sim::simulate(&scenario) {
-        Ok(report) if args.json => {
-            println!("{}", report.to_json());
-            ExitCode::SUCCESS
-        }
-        Ok(report) => {
-            print!("{}", simulate::text(&report));
-            ExitCode::SUCCESS
-        }
+    let report = match simulate::run_with_progress(&scenario) {
+        Ok(report) => report,
         Err(err) => {
             eprintln!("error: {err}");
-            ExitCode::from(EXIT_BAD_INPUT)
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", simulate::text(&report));
+    }
+    if !args.no_chart {
+        let stem = format!("rampart-simulate-{}", report.scenario);
+        match rampart_sim::chart::write_chart(&report, &args.chart_dir, &stem) {
+            Ok(files) => {
+                let say = format!("chart: {} and {}", files.svg.display(), files.png.display());
+                // With --json, stdout holds only the JSON.
+                if args.json {
+                    eprintln!("{say}");
+                } else {
+                    println!("\n{say}");
+                }
+                if let Some(note) = files.note {
+                    eprintln!("note: {note}");
+                }
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::FAILURE;
+            }
         }
     }
+    ExitCode::SUCCESS
 }
 
 fn run_check(args: &CheckArgs) -> ExitCode {

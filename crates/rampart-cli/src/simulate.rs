@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rampart_sim::report::{summary_table, timeline_text};
 use rampart_sim::{builtin, Report, Scenario, ScenarioError};
 
@@ -36,6 +37,37 @@ pub fn with_overrides(mut scenario: Scenario, seed: Option<u64>, duration: Optio
         scenario = scenario.with_duration(duration);
     }
     scenario
+}
+
+/// Runs `scenario`, with a progress bar per run on a terminal (none otherwise).
+///
+/// # Errors
+///
+/// As [`rampart_sim::simulate`].
+pub fn run_with_progress(scenario: &Scenario) -> Result<Report, rampart_sim::SimulationError> {
+    let total = (scenario.duration + scenario.grace).as_secs();
+    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} s of virtual time")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let bars: Vec<ProgressBar> = scenario
+        .runs
+        .iter()
+        .map(|run| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(style.clone());
+            bar.set_prefix(run.name.clone());
+            bar
+        })
+        .collect();
+    let report = rampart_sim::simulate_with_progress(scenario, &|run, secs| {
+        if let Some(bar) = bars.get(run) {
+            bar.set_position(secs.min(total));
+        }
+    });
+    for bar in &bars {
+        bar.finish_and_clear();
+    }
+    report
 }
 
 /// The report as `rampart simulate` prints it: a heading, each run's timeline, the

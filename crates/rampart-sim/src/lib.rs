@@ -32,6 +32,7 @@
 
 mod engine;
 mod random;
+pub mod chart;
 pub mod report;
 pub mod scenario;
 
