@@ -29,7 +29,11 @@ pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
 }
 
 /// Applies the command line's overrides to `scenario`.
-pub fn with_overrides(mut scenario: Scenario, seed: Option<u64>, duration: Option<Duration>) -> Scenario {
+pub fn with_overrides(
+    mut scenario: Scenario,
+    seed: Option<u64>,
+    duration: Option<Duration>,
+) -> Scenario {
     if let Some(seed) = seed {
         scenario = scenario.with_seed(seed);
     }
@@ -46,9 +50,10 @@ pub fn with_overrides(mut scenario: Scenario, seed: Option<u64>, duration: Optio
 /// As [`rampart_sim::simulate`].
 pub fn run_with_progress(scenario: &Scenario) -> Result<Report, rampart_sim::SimulationError> {
     let total = (scenario.duration + scenario.grace).as_secs();
-    let style = ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} s of virtual time")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template("{prefix:>24} [{bar:30}] {pos}/{len} s of virtual time")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
     let bars: Vec<ProgressBar> = scenario
         .runs
         .iter()

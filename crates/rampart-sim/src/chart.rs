@@ -64,12 +64,14 @@ pub fn write_chart(report: &Report, dir: &Path, stem: &str) -> Result<ChartFiles
     {
         let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
         draw(&root, report, text.is_ok())?;
-        root.present().map_err(|e| ChartError(format!("{}: {e}", svg.display())))?;
+        root.present()
+            .map_err(|e| ChartError(format!("{}: {e}", svg.display())))?;
     }
     {
         let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
         draw(&root, report, text.is_ok())?;
-        root.present().map_err(|e| ChartError(format!("{}: {e}", png.display())))?;
+        root.present()
+            .map_err(|e| ChartError(format!("{}: {e}", png.display())))?;
     }
     Ok(ChartFiles {
         svg,
@@ -94,17 +96,27 @@ fn font() -> Result<(), String> {
                 return Ok(());
             }
         }
-        Err("no TrueType font found (set RAMPART_CHART_FONT to a .ttf file): the chart has no text".to_owned())
+        Err(
+            "no TrueType font found (set RAMPART_CHART_FONT to a .ttf file): the chart has no text"
+                .to_owned(),
+        )
     })
     .clone()
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report, text: bool) -> Result<(), ChartError> {
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    report: &Report,
+    text: bool,
+) -> Result<(), ChartError> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| ChartError(e.to_string());
     root.fill(&WHITE).map_err(err)?;
     let root = if text {
-        root.titled(&format!("rampart simulate {}", report.scenario), ("sans-serif", 22))
-            .map_err(err)?
+        root.titled(
+            &format!("rampart simulate {}", report.scenario),
+            ("sans-serif", 22),
+        )
+        .map_err(err)?
     } else {
         root.clone()
     };
@@ -129,13 +141,20 @@ fn seconds(run: &RunReport) -> u32 {
 
 /// Shades the incident (from the first change of a dependency to the last).
 fn incident<DB: DrawingBackend>(
-    chart: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordu32, plotters::coord::types::RangedCoordu32>>,
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordu32, plotters::coord::types::RangedCoordu32>,
+    >,
     report: &Report,
     top: u32,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     if let Some((from, to)) = report.incident_ms {
         let (from, to) = ((from / 1000) as u32, (to / 1000) as u32);
-        chart.draw_series(std::iter::once(Rectangle::new([(from, 0), (to, top)], INCIDENT.filled())))?;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [(from, 0), (to, top)],
+            INCIDENT.filled(),
+        )))?;
     }
     Ok(())
 }
@@ -159,13 +178,20 @@ fn requests_panel<DB: DrawingBackend>(
     builder.margin(12);
     if text {
         builder
-            .caption(format!("{}: requests per second", run.name), ("sans-serif", 16))
+            .caption(
+                format!("{}: requests per second", run.name),
+                ("sans-serif", 16),
+            )
             .x_label_area_size(28)
             .y_label_area_size(52);
     }
     let mut chart = builder.build_cartesian_2d(0..seconds(run), 0..top)?;
     if text {
-        chart.configure_mesh().disable_mesh().x_desc("seconds").draw()?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("seconds")
+            .draw()?;
     }
     incident(&mut chart, report, top)?;
     for (values, color, label) in [
@@ -176,9 +202,9 @@ fn requests_panel<DB: DrawingBackend>(
         let points = values.iter().enumerate().map(|(i, v)| (i as u32, *v));
         let series = chart.draw_series(LineSeries::new(points, color.stroke_width(2)))?;
         if text {
-            series
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+            series.label(label).legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
+            });
         }
     }
     if text {
@@ -208,7 +234,11 @@ fn pool_panel<DB: DrawingBackend>(
     }
     let mut chart = builder.build_cartesian_2d(0..seconds(run), 0..100u32)?;
     if text {
-        chart.configure_mesh().disable_mesh().x_desc("seconds").draw()?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("seconds")
+            .draw()?;
     }
     incident(&mut chart, report, 100)?;
     let points = run

@@ -30,9 +30,9 @@
 //! assert_eq!(report.runs.len(), 2);
 //! ```
 
+pub mod chart;
 mod engine;
 mod random;
-pub mod chart;
 pub mod report;
 pub mod scenario;
 
@@ -86,7 +86,9 @@ pub fn simulate_with_progress(
         seed: scenario.seed,
         start: report::clock_label(scenario.start_of_day, std::time::Duration::ZERO),
         duration_s: scenario.duration.as_secs(),
-        incident_ms: scenario.incident().map(|(from, to)| (millis(from), millis(to))),
+        incident_ms: scenario
+            .incident()
+            .map(|(from, to)| (millis(from), millis(to))),
         runs,
     })
 }

@@ -93,7 +93,9 @@ mod tests {
             p99: Duration::from_millis(400),
         };
         let mut rng = stream(1, &[]);
-        let mut draws: Vec<Duration> = (0..20_000).map(|_| draw_latency(&latency, &mut rng)).collect();
+        let mut draws: Vec<Duration> = (0..20_000)
+            .map(|_| draw_latency(&latency, &mut rng))
+            .collect();
         draws.sort();
         let median = draws[10_000].as_secs_f64();
         let p99 = draws[19_800].as_secs_f64();

@@ -55,7 +55,10 @@ fn the_first_timeout_fires_2_s_after_the_slowdown() {
     let defended = run("with defenses");
     let first = payment_lines(defended, "timeout")[0];
     let after = first.at_ms - slowdown_ms();
-    assert!((2_000..=2_200).contains(&after), "first timeout {after} ms after the slowdown");
+    assert!(
+        (2_000..=2_200).contains(&after),
+        "first timeout {after} ms after the slowdown"
+    );
     assert_eq!(first.delay_ms, Some(2_000));
     assert_eq!(first.clock, "2:48:02");
 }
@@ -64,15 +67,30 @@ fn the_first_timeout_fires_2_s_after_the_slowdown() {
 fn retries_come_after_about_1_s_then_about_2_s() {
     let defended = run("with defenses");
     let retries = payment_lines(defended, "retry");
-    let first = retries.iter().find(|l| l.attempt == Some(1)).expect("a first retry");
-    let second = retries.iter().find(|l| l.attempt == Some(2)).expect("a second retry");
+    let first = retries
+        .iter()
+        .find(|l| l.attempt == Some(1))
+        .expect("a first retry");
+    let second = retries
+        .iter()
+        .find(|l| l.attempt == Some(2))
+        .expect("a second retry");
     // Scheduled when the first attempt timed out, after 1 s +-20 %.
-    assert!((800..=1_200).contains(&first.delay_ms.unwrap_or(0)), "{first:?}");
+    assert!(
+        (800..=1_200).contains(&first.delay_ms.unwrap_or(0)),
+        "{first:?}"
+    );
     assert!(first.at_ms - slowdown_ms() <= 2_200, "{first:?}");
     // The second: after the first backoff and the second attempt's 2 s timeout, 2 s -20 %.
-    assert!((1_600..=2_000).contains(&second.delay_ms.unwrap_or(0)), "{second:?}");
+    assert!(
+        (1_600..=2_000).contains(&second.delay_ms.unwrap_or(0)),
+        "{second:?}"
+    );
     let between = second.at_ms - first.at_ms;
-    assert!((2_800..=3_300).contains(&between), "{between} ms between the retries");
+    assert!(
+        (2_800..=3_300).contains(&between),
+        "{between} ms between the retries"
+    );
 }
 
 #[test]
@@ -85,14 +103,21 @@ fn the_breaker_opens_probes_reopens_and_closes_in_the_seeds_order() {
     // Opens after 5 requests failed: 3 attempts of 2 s and backoffs of at least 0.8 and
     // 1.6 s make 8.4 s at the least; the seeds say about 10 s.
     let opened_after = at[0] - slowdown_ms();
-    assert!((8_400..=15_000).contains(&opened_after), "opened {opened_after} ms after the slowdown");
+    assert!(
+        (8_400..=15_000).contains(&opened_after),
+        "opened {opened_after} ms after the slowdown"
+    );
     // A probe 30 s later (the first call after the open period).
     assert!((30_000..=30_500).contains(&(at[1] - at[0])), "{at:?}");
     // The probe fails while payment is still slow: re-opens before the recovery.
     assert!(at[2] < recovery_ms(), "{at:?}");
     // Closes after the recovery, within one open period (plus the probe's own call).
     assert!(at[4] > recovery_ms(), "{at:?}");
-    assert!(at[4] - recovery_ms() <= 31_000, "closed {} ms after the recovery", at[4] - recovery_ms());
+    assert!(
+        at[4] - recovery_ms() <= 31_000,
+        "closed {} ms after the recovery",
+        at[4] - recovery_ms()
+    );
     let breaker = &defended.breakers[0];
     assert_eq!((breaker.pipeline.as_str(), breaker.opened), ("payment", 2));
     assert!((59_000..=61_000).contains(&breaker.open_ms), "{breaker:?}");
@@ -101,9 +126,16 @@ fn the_breaker_opens_probes_reopens_and_closes_in_the_seeds_order() {
 #[test]
 fn with_defenses_pages_without_payment_do_not_notice() {
     let defended = run("with defenses");
-    for kind in defended.kinds.iter().filter(|k| !k.calls.contains(&"payment".to_owned())) {
+    for kind in defended
+        .kinds
+        .iter()
+        .filter(|k| !k.calls.contains(&"payment".to_owned()))
+    {
         assert!(kind.counts.answered_ratio() >= 0.98, "{kind:?}");
-        assert!(kind.incident.arrived > 0 && kind.incident.answered_ratio() >= 0.98, "{kind:?}");
+        assert!(
+            kind.incident.arrived > 0 && kind.incident.answered_ratio() >= 0.98,
+            "{kind:?}"
+        );
         assert!(kind.baseline_p99_us > 0, "{kind:?}");
         assert!(kind.p99_us <= 2 * kind.baseline_p99_us, "{kind:?}");
         assert!(kind.incident_p99_us <= 2 * kind.baseline_p99_us, "{kind:?}");
@@ -115,7 +147,11 @@ fn with_defenses_pages_without_payment_do_not_notice() {
 #[test]
 fn with_defenses_checkouts_are_answered_order_pending_and_every_payment_is_processed() {
     let defended = run("with defenses");
-    let checkout = defended.kinds.iter().find(|k| k.name == "checkout").expect("checkout");
+    let checkout = defended
+        .kinds
+        .iter()
+        .find(|k| k.name == "checkout")
+        .expect("checkout");
     assert!(checkout.counts.degraded > 0);
     assert!(checkout.incident.answered_ratio() >= 0.98, "{checkout:?}");
     let backlog = &defended.backlogs[0];
@@ -126,20 +162,40 @@ fn with_defenses_checkouts_are_answered_order_pending_and_every_payment_is_proce
     let drained = backlog.drained_at_ms.expect("the queue drained");
     assert!(drained > recovery_ms(), "{backlog:?}");
     let started = payment_lines(defended, "backlog_started");
-    assert!(started[0].at_ms > recovery_ms(), "processing starts after the recovery");
+    assert!(
+        started[0].at_ms > recovery_ms(),
+        "processing starts after the recovery"
+    );
 }
 
 #[test]
 fn without_defenses_the_pool_saturates_and_unrelated_pages_fail() {
     let undefended = run("without defenses");
     assert_eq!(undefended.pool.peak_busy, undefended.pool.workers);
-    assert!(undefended.pool.saturated_ms >= 60_000, "{:?}", undefended.pool);
-    for kind in undefended.kinds.iter().filter(|k| !k.calls.contains(&"payment".to_owned())) {
+    assert!(
+        undefended.pool.saturated_ms >= 60_000,
+        "{:?}",
+        undefended.pool
+    );
+    for kind in undefended
+        .kinds
+        .iter()
+        .filter(|k| !k.calls.contains(&"payment".to_owned()))
+    {
         assert!(kind.incident.answered_ratio() < 0.5, "{kind:?}");
-        assert!(kind.reasons.iter().any(|(r, n)| r == "no worker free" && *n > 0), "{kind:?}");
+        assert!(
+            kind.reasons
+                .iter()
+                .any(|(r, n)| r == "no worker free" && *n > 0),
+            "{kind:?}"
+        );
     }
     assert!(undefended.breakers.is_empty() && undefended.backlogs.is_empty());
-    let saturated = undefended.timeline.iter().find(|l| l.kind == "pool_saturated").expect("saturation");
+    let saturated = undefended
+        .timeline
+        .iter()
+        .find(|l| l.kind == "pool_saturated")
+        .expect("saturation");
     assert!(saturated.at_ms >= slowdown_ms() && saturated.at_ms < slowdown_ms() + 5_000);
 }
 
@@ -151,5 +207,7 @@ fn the_json_has_the_figures_tests_and_scripts_read() {
     assert_eq!(defended["name"], "with defenses");
     assert!(defended["timeline"][0]["clock"].is_string());
     assert!(defended["backlogs"][0]["processed"].is_u64());
-    assert!(defended["series"]["served"].as_array().is_some_and(|s| s.len() >= 180));
+    assert!(defended["series"]["served"]
+        .as_array()
+        .is_some_and(|s| s.len() >= 180));
 }

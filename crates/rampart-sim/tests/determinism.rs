@@ -7,7 +7,9 @@ use rampart_sim::{builtin, simulate};
 #[test]
 fn the_same_seed_gives_byte_identical_json_and_another_seed_differs() {
     // Long enough for the breaker, the bulkhead, the fallback and its queue to act.
-    let scenario = builtin("checkout-outage").expect("valid").with_duration(Duration::from_secs(90));
+    let scenario = builtin("checkout-outage")
+        .expect("valid")
+        .with_duration(Duration::from_secs(90));
     let once = simulate(&scenario).expect("runs").to_json();
     let again = simulate(&scenario).expect("runs").to_json();
     assert!(once == again, "two runs with seed 1 differ");

@@ -11,7 +11,10 @@ fn without_jitter_the_retries_peak_at_least_four_times_higher() {
     assert_eq!(report.runs[0].name, "retries without jitter");
     // The 500 queued messages fail together and come back together.
     assert!(steady >= 500, "{steady}");
-    assert!(steady >= 4 * jittered, "without jitter {steady}, with full jitter {jittered}");
+    assert!(
+        steady >= 4 * jittered,
+        "without jitter {steady}, with full jitter {jittered}"
+    );
     // Without jitter every message outlasts the 30 s; full jitter waits half as long on
     // average, so a few messages run out of attempts before the API is back.
     let served = |run: usize| report.runs[run].totals.answered_ratio();

@@ -57,7 +57,13 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn the_base_is_valid() {
     let scenario = Scenario::parse(BASE, "shop.toml").expect("valid");
     assert_eq!(scenario.runs.len(), 2);
-    assert_eq!(scenario.incident(), Some((std::time::Duration::from_secs(10), std::time::Duration::from_secs(30))));
+    assert_eq!(
+        scenario.incident(),
+        Some((
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(30)
+        ))
+    );
 }
 
 #[test]
@@ -72,7 +78,11 @@ fn an_unknown_key_names_its_line_and_path() {
 #[test]
 fn an_unknown_key_in_an_array_of_tables_has_its_index() {
     let e = parse_with("at = \"10s\"", "at = \"10s\"\nlatncy = \"5s\"");
-    assert_eq!(e.key_path(), Some("dependencies.payment.changes[0].latncy"), "{e}");
+    assert_eq!(
+        e.key_path(),
+        Some("dependencies.payment.changes[0].latncy"),
+        "{e}"
+    );
     assert_eq!(e.line(), Some(line_of(BASE, "at = \"10s\"") + 1), "{e}");
 }
 
@@ -82,7 +92,11 @@ fn a_negative_rate_is_refused_at_its_line() {
     assert_eq!(e.line(), Some(line_of(BASE, "rate = 20")), "{e}");
     assert_eq!(e.key_path(), Some("traffic.rate"), "{e}");
     assert!(e.message().contains("positive"), "{e}");
-    assert!(e.to_string().starts_with(&format!("shop.toml:{}:", line_of(BASE, "rate = 20"))), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("shop.toml:{}:", line_of(BASE, "rate = 20"))),
+        "{e}"
+    );
 }
 
 #[test]
@@ -97,22 +111,40 @@ fn a_call_to_a_dependency_that_does_not_exist() {
     let e = parse_with("calls = [\"payment\"]", "calls = [\"paymnet\"]");
     assert_eq!(e.line(), Some(line_of(BASE, "calls")), "{e}");
     assert_eq!(e.key_path(), Some("kinds.checkout.calls[0]"), "{e}");
-    assert!(e.message().contains("no dependency named `paymnet`") && e.message().contains("payment"), "{e}");
+    assert!(
+        e.message().contains("no dependency named `paymnet`") && e.message().contains("payment"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_configuration_naming_a_dependency_that_does_not_exist() {
-    let e = parse_with("[[dependencies.payment.policies]]", "[[dependencies.paymnet.policies]]");
+    let e = parse_with(
+        "[[dependencies.payment.policies]]",
+        "[[dependencies.paymnet.policies]]",
+    );
     // The line in the scenario file, inside the inline configuration.
-    assert_eq!(e.line(), Some(line_of(BASE, "[[dependencies.payment.policies]]")), "{e}");
-    assert_eq!(e.key_path(), Some("runs[1].config: dependencies.paymnet"), "{e}");
+    assert_eq!(
+        e.line(),
+        Some(line_of(BASE, "[[dependencies.payment.policies]]")),
+        "{e}"
+    );
+    assert_eq!(
+        e.key_path(),
+        Some("runs[1].config: dependencies.paymnet"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_mistake_inside_an_inline_configuration_is_placed_on_the_scenarios_lines() {
     let e = parse_with("duration = \"2s\"", "duration = \"0s\"");
     assert_eq!(e.line(), Some(line_of(BASE, "duration = \"2s\"")), "{e}");
-    assert!(e.key_path().is_some_and(|k| k.starts_with("runs[1].config: dependencies.payment.policies[0]")), "{e}");
+    assert!(
+        e.key_path()
+            .is_some_and(|k| k.starts_with("runs[1].config: dependencies.payment.policies[0]")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -135,10 +167,26 @@ fn shares_must_add_up_and_stay_within_0_and_1() {
 fn other_values_that_cannot_work() {
     let cases = [
         ("workers = 10", "workers = 0", "service.workers"),
-        ("latency = \"5s\"", "latency = \"5s\"\nerror_rate = 2.0", "dependencies.payment.changes[0].error_rate"),
-        ("at = \"10s\"", "at = \"ten\"", "dependencies.payment.changes[0].at"),
-        ("kind = \"queue\"", "kind = \"queued\"", "runs[1].fallbacks.payment.kind"),
-        ("latency = \"200ms\"", "latency = \"200ms\"\np99 = \"100ms\"", "dependencies.payment.p99"),
+        (
+            "latency = \"5s\"",
+            "latency = \"5s\"\nerror_rate = 2.0",
+            "dependencies.payment.changes[0].error_rate",
+        ),
+        (
+            "at = \"10s\"",
+            "at = \"ten\"",
+            "dependencies.payment.changes[0].at",
+        ),
+        (
+            "kind = \"queue\"",
+            "kind = \"queued\"",
+            "runs[1].fallbacks.payment.kind",
+        ),
+        (
+            "latency = \"200ms\"",
+            "latency = \"200ms\"\np99 = \"100ms\"",
+            "dependencies.payment.p99",
+        ),
     ];
     for (from, to, key) in cases {
         let e = parse_with(from, to);
@@ -162,7 +210,11 @@ fn not_toml_at_all() {
 #[test]
 fn files_that_cannot_be_read_and_unknown_built_ins() {
     let e = Scenario::read(std::path::Path::new("no/such/scenario.toml")).expect_err("missing");
-    assert!(e.to_string().starts_with("no/such/scenario.toml: cannot read the file"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("no/such/scenario.toml: cannot read the file"),
+        "{e}"
+    );
     let e = builtin("checkout").expect_err("no such built-in");
     assert!(e.message().contains("checkout-outage"), "{e}");
 }
@@ -180,8 +232,11 @@ fn every_built_in_is_valid() {
 fn a_configuration_file_beside_the_scenario() {
     let dir = std::env::temp_dir().join(format!("rampart-sim-scenario-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
-    std::fs::write(dir.join("defenses.toml"), "[[dependencies.payment.policies]]\npolicy = \"bulkhead\"\nmax_concurrent = 0\n")
-        .expect("written");
+    std::fs::write(
+        dir.join("defenses.toml"),
+        "[[dependencies.payment.policies]]\npolicy = \"bulkhead\"\nmax_concurrent = 0\n",
+    )
+    .expect("written");
     let text = BASE.replace(
         "config = '''\n[[dependencies.payment.policies]]\npolicy = \"timeout\"\nduration = \"2s\"\n'''",
         "config_file = \"defenses.toml\"",

@@ -17,7 +17,10 @@ pub(crate) enum Happening {
     /// A request's retries stopped.
     GaveUp { attempts: u32, reason: &'static str },
     /// A breaker changed state.
-    Circuit { from: &'static str, to: &'static str },
+    Circuit {
+        from: &'static str,
+        to: &'static str,
+    },
     /// A breaker refused a call.
     CircuitRejected,
     /// A bulkhead refused a call.
@@ -123,7 +126,9 @@ impl Listener for Log {
         let what = match event.kind {
             EventKind::TimeoutElapsed { after, .. } => Happening::Timeout { after },
             EventKind::RetryScheduled { attempt, delay, .. } => Happening::Retry { attempt, delay },
-            EventKind::RetryGaveUp { attempts, reason, .. } if attempts > 1 => Happening::GaveUp {
+            EventKind::RetryGaveUp {
+                attempts, reason, ..
+            } if attempts > 1 => Happening::GaveUp {
                 attempts,
                 reason: reason_name(reason),
             },
@@ -132,7 +137,9 @@ impl Listener for Log {
                 to: state_name(to),
             },
             EventKind::CircuitRejected { .. } => Happening::CircuitRejected,
-            EventKind::BulkheadRejected { max_concurrent, .. } => Happening::BulkheadRejected { max: max_concurrent },
+            EventKind::BulkheadRejected { max_concurrent, .. } => Happening::BulkheadRejected {
+                max: max_concurrent,
+            },
             EventKind::FallbackUsed { fallback_type, .. } => Happening::Fallback {
                 label: fallback_type.to_owned(),
             },

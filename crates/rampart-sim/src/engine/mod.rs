@@ -22,9 +22,9 @@ use rampart::registry::Registry;
 use rampart::Pipeline;
 use tokio::sync::Semaphore;
 
+use self::listener::Log;
 pub(crate) use self::listener::{Happening, Stamped};
 pub(crate) use self::stats::{Stats, TICK};
-use self::listener::Log;
 use self::world::{Backlog, Link, World};
 use crate::random;
 use crate::scenario::{Arrivals, FallbackKind, Scenario};
@@ -44,7 +44,11 @@ pub(crate) struct RunResult {
 pub(crate) struct StartError(pub(crate) String);
 
 /// Runs configuration `run` of `scenario`; `progress` is told the virtual seconds done.
-pub(crate) fn run(scenario: &Scenario, run: usize, progress: &dyn Fn(u64)) -> Result<RunResult, StartError> {
+pub(crate) fn run(
+    scenario: &Scenario,
+    run: usize,
+    progress: &dyn Fn(u64),
+) -> Result<RunResult, StartError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -55,28 +59,52 @@ pub(crate) fn run(scenario: &Scenario, run: usize, progress: &dyn Fn(u64)) -> Re
 }
 
 /// Builds the world and drives it to the end.
-async fn simulate(scenario: Scenario, run: usize, progress: &dyn Fn(u64)) -> Result<RunResult, StartError> {
+async fn simulate(
+    scenario: Scenario,
+    run: usize,
+    progress: &dyn Fn(u64),
+) -> Result<RunResult, StartError> {
     let log = Log::new();
     let links = links(&scenario, run, &log)?;
     let world = Rc::new(World {
         workers: Semaphore::new(scenario.service.workers as usize),
-        stats: RefCell::new(Stats::new(scenario.kinds.len(), scenario.dependencies.len())),
+        stats: RefCell::new(Stats::new(
+            scenario.kinds.len(),
+            scenario.dependencies.len(),
+        )),
         in_flight: Cell::new(0),
         waiting: Cell::new(0),
         stopped: Cell::new(false),
-        incident: scenario.incident().unwrap_or((scenario.duration, scenario.duration)),
+        incident: scenario
+            .incident()
+            .unwrap_or((scenario.duration, scenario.duration)),
         links,
         log,
         scenario,
     });
     log_changes(&world);
     for (dep, link) in world.links.iter().enumerate() {
-        if let (Some(backlog), Some((_, spec))) = (&link.backlog, world.scenario.runs[run].fallbacks.iter().find(|(d, _)| *d == dep)) {
+        if let (Some(backlog), Some((_, spec))) = (
+            &link.backlog,
+            world.scenario.runs[run]
+                .fallbacks
+                .iter()
+                .find(|(d, _)| *d == dep),
+        ) {
             if let FallbackKind::Queue { workers, pause } = spec.kind {
                 for _ in 0..workers {
-                    tokio::task::spawn_local(drain(Rc::clone(&world), dep, Arc::clone(backlog), pause));
+                    tokio::task::spawn_local(drain(
+                        Rc::clone(&world),
+                        dep,
+                        Arc::clone(backlog),
+                        pause,
+                    ));
                 }
-                tokio::task::spawn_local(watch_backlog(Rc::clone(&world), dep, Arc::clone(backlog)));
+                tokio::task::spawn_local(watch_backlog(
+                    Rc::clone(&world),
+                    dep,
+                    Arc::clone(backlog),
+                ));
             }
         }
     }
@@ -86,7 +114,10 @@ async fn simulate(scenario: Scenario, run: usize, progress: &dyn Fn(u64)) -> Res
     let end = world.scenario.duration + world.scenario.grace;
     loop {
         let idle = world.in_flight.get() == 0
-            && world.links.iter().all(|l| l.backlog.as_ref().is_none_or(|b| b.unfinished() == 0));
+            && world
+                .links
+                .iter()
+                .all(|l| l.backlog.as_ref().is_none_or(|b| b.unfinished() == 0));
         if idle || world.now() >= end {
             break;
         }
@@ -101,7 +132,11 @@ async fn simulate(scenario: Scenario, run: usize, progress: &dyn Fn(u64)) -> Res
         .map(|l| {
             l.backlog.as_ref().map(|b| {
                 use std::sync::atomic::Ordering::Relaxed;
-                (b.queued.load(Relaxed), b.processed.load(Relaxed), b.unfinished())
+                (
+                    b.queued.load(Relaxed),
+                    b.processed.load(Relaxed),
+                    b.unfinished(),
+                )
             })
         })
         .collect();
@@ -135,11 +170,18 @@ fn links(scenario: &Scenario, run: usize, log: &Log) -> Result<Vec<Link>, StartE
                     .build()
                     .map_err(|e| StartError(format!("run `{}`: {e}", spec.name)))?,
             };
-            let fallback = spec.fallbacks.iter().find(|(d, _)| *d == index).map(|(_, f)| f);
+            let fallback = spec
+                .fallbacks
+                .iter()
+                .find(|(d, _)| *d == index)
+                .map(|(_, f)| f);
             let (fallback, backlog) = match fallback {
                 None => (None, None),
                 Some(f) => match f.kind {
-                    FallbackKind::Value => (Some(FallbackChain::new().with(f.label.clone(), || async { Ok(()) })), None),
+                    FallbackKind::Value => (
+                        Some(FallbackChain::new().with(f.label.clone(), || async { Ok(()) })),
+                        None,
+                    ),
                     FallbackKind::Queue { .. } => {
                         let backlog = Arc::new(Backlog::default());
                         let queue = Arc::clone(&backlog);
@@ -165,7 +207,9 @@ fn log_changes(world: &World) {
     for dep in &world.scenario.dependencies {
         for pair in dep.phases.windows(2) {
             let summary = crate::report::describe_change(&pair[0], &pair[1]);
-            world.log.push_at(pair[1].from, &dep.name, Happening::Change { summary });
+            world
+                .log
+                .push_at(pair[1].from, &dep.name, Happening::Change { summary });
         }
     }
 }
@@ -228,11 +272,18 @@ async fn sample_pool(world: Rc<World>) {
     while !world.stopped.get() {
         interval.tick().await;
         let (busy, waiting) = (world.busy(), world.waiting.get());
-        world.stats.borrow_mut().pool_sample(world.now(), busy, workers, waiting);
+        world
+            .stats
+            .borrow_mut()
+            .pool_sample(world.now(), busy, workers, waiting);
         let now_saturated = busy >= workers && waiting > 0;
         if now_saturated != saturated {
             saturated = now_saturated;
-            let what = if saturated { Happening::PoolSaturated { waiting } } else { Happening::PoolRecovered };
+            let what = if saturated {
+                Happening::PoolSaturated { waiting }
+            } else {
+                Happening::PoolRecovered
+            };
             world.log.push("service", what);
         }
     }
@@ -259,7 +310,10 @@ async fn drain(world: Rc<World>, dep: usize, backlog: Arc<Backlog>, pause: Durat
             Ok(()) => backlog.done(),
             Err(e) => {
                 backlog.put_back();
-                let wait = e.rejection().and_then(rampart::Rejection::retry_after).unwrap_or(pause);
+                let wait = e
+                    .rejection()
+                    .and_then(rampart::Rejection::retry_after)
+                    .unwrap_or(pause);
                 tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
             }
         }
@@ -278,10 +332,14 @@ async fn watch_backlog(world: Rc<World>, dep: usize, backlog: Arc<Backlog>) {
         let waiting = backlog.waiting();
         if !draining && processed > 0 && waiting > 0 {
             draining = true;
-            world.log.push(&name, Happening::BacklogStarted { pending: waiting });
+            world
+                .log
+                .push(&name, Happening::BacklogStarted { pending: waiting });
         } else if draining && backlog.unfinished() == 0 {
             draining = false;
-            world.log.push(&name, Happening::BacklogDrained { processed });
+            world
+                .log
+                .push(&name, Happening::BacklogDrained { processed });
         }
     }
 }

@@ -5,8 +5,8 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
 use rampart::{Error, RejectionKind};
+use rand::rngs::SmallRng;
 
 use super::listener::Happening;
 use super::stats::Outcome;
@@ -32,9 +32,12 @@ pub(crate) async fn request(world: Rc<World>, kind: usize, id: u64, try_number: 
         .borrow_mut()
         .outcome(kind, outcome, ended - arrived, ended, period);
     if let Outcome::Failed(reason) | Outcome::Shed(reason) = outcome {
-        world.log.push(&spec.name, Happening::RequestFailed { reason });
+        world
+            .log
+            .push(&spec.name, Happening::RequestFailed { reason });
     }
-    let again = matches!(outcome, Outcome::Failed(_) | Outcome::Shed(_)) && try_number < spec.user_retries;
+    let again =
+        matches!(outcome, Outcome::Failed(_) | Outcome::Shed(_)) && try_number < spec.user_retries;
     if again {
         // The user's next try counts as in flight from now, so the run waits for it.
         world.in_flight.set(world.in_flight.get() + 1);
@@ -59,7 +62,11 @@ async fn serve(world: &World, kind: usize, rng: &mut SmallRng) -> Outcome {
         Ok(permit) => permit,
         Err(_) => {
             world.waiting.set(world.waiting.get() + 1);
-            let waited = tokio::time::timeout(world.scenario.service.accept_timeout, world.workers.acquire()).await;
+            let waited = tokio::time::timeout(
+                world.scenario.service.accept_timeout,
+                world.workers.acquire(),
+            )
+            .await;
             world.waiting.set(world.waiting.get() - 1);
             match waited {
                 Ok(Ok(permit)) => permit,
@@ -94,7 +101,11 @@ async fn call(world: &World, dep: usize, rng: &mut SmallRng) -> Result<bool, Out
         attempt_call(world, dep, attempt, rng)
     };
     let result = match &link.fallback {
-        Some(chain) => link.pipeline.call_with_fallback(op, chain).await.map(|d| !d.is_degraded()),
+        Some(chain) => link
+            .pipeline
+            .call_with_fallback(op, chain)
+            .await
+            .map(|d| !d.is_degraded()),
         None => link.pipeline.call(op).await.map(|()| true),
     };
     result.map_err(|e| match e {

@@ -110,7 +110,9 @@ impl Stats {
     pub(crate) fn new(kinds: usize, dependencies: usize) -> Stats {
         Stats {
             kinds: (0..kinds).map(|_| KindCounts::default()).collect(),
-            dependencies: (0..dependencies).map(|_| DependencyCounts::default()).collect(),
+            dependencies: (0..dependencies)
+                .map(|_| DependencyCounts::default())
+                .collect(),
             ..Stats::default()
         }
     }
@@ -143,7 +145,14 @@ impl Stats {
 
     /// A request of kind `kind` that took `took` ended at `ended` with `outcome`; `period`
     /// says when it arrived.
-    pub(crate) fn outcome(&mut self, kind: usize, outcome: Outcome, took: Duration, ended: Duration, period: Period) {
+    pub(crate) fn outcome(
+        &mut self,
+        kind: usize,
+        outcome: Outcome,
+        took: Duration,
+        ended: Duration,
+        period: Period,
+    ) {
         let k = &mut self.kinds[kind];
         if period == Period::Incident {
             let slot = match outcome {

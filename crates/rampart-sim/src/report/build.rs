@@ -30,7 +30,11 @@ pub(crate) fn run_report(scenario: &Scenario, run: usize, result: RunResult) -> 
             let [served, degraded, shed, failed] = k.incident;
             KindReport {
                 name: spec.name.clone(),
-                calls: spec.calls.iter().map(|&d| scenario.dependencies[d].name.clone()).collect(),
+                calls: spec
+                    .calls
+                    .iter()
+                    .map(|&d| scenario.dependencies[d].name.clone())
+                    .collect(),
                 counts: Counts {
                     arrived: k.arrived,
                     served: k.served,
@@ -39,7 +43,11 @@ pub(crate) fn run_report(scenario: &Scenario, run: usize, result: RunResult) -> 
                     failed: k.failed,
                     user_retries: k.user_retries,
                 },
-                reasons: k.reasons.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect(),
+                reasons: k
+                    .reasons
+                    .iter()
+                    .map(|(r, n)| ((*r).to_owned(), *n))
+                    .collect(),
                 p50_us: percentile(&k.latencies, 50),
                 p99_us: percentile(&k.latencies, 99),
                 baseline_p99_us: percentile(&k.baseline, 99),
@@ -90,7 +98,10 @@ pub(crate) fn run_report(scenario: &Scenario, run: usize, result: RunResult) -> 
         .enumerate()
         .filter_map(|(dep, b)| {
             let (queued, processed, pending) = (*b)?;
-            let (_, spec) = scenario.runs[run].fallbacks.iter().find(|(d, _)| *d == dep)?;
+            let (_, spec) = scenario.runs[run]
+                .fallbacks
+                .iter()
+                .find(|(d, _)| *d == dep)?;
             matches!(spec.kind, FallbackKind::Queue { .. }).then(|| BacklogReport {
                 dependency: scenario.dependencies[dep].name.clone(),
                 label: spec.label.clone(),
@@ -107,7 +118,9 @@ pub(crate) fn run_report(scenario: &Scenario, run: usize, result: RunResult) -> 
     let series = SeriesReport {
         served: (0..seconds).map(|i| at(&s.served, i)).collect(),
         degraded: (0..seconds).map(|i| at(&s.degraded, i)).collect(),
-        failed: (0..seconds).map(|i| at(&s.failed, i) + at(&s.shed, i)).collect(),
+        failed: (0..seconds)
+            .map(|i| at(&s.failed, i) + at(&s.shed, i))
+            .collect(),
         utilisation_permille: (0..seconds)
             .map(|i| {
                 let n = u64::from(at(&s.samples, i)) * u64::from(workers);
@@ -139,11 +152,9 @@ fn percentile(sorted: &[u32], q: usize) -> u64 {
 }
 
 fn permille(part: u64, whole: u64) -> u32 {
-    if whole == 0 {
-        0
-    } else {
-        u32::try_from(part * 1000 / whole).unwrap_or(u32::MAX)
-    }
+    (part * 1000)
+        .checked_div(whole)
+        .map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX))
 }
 
 /// When dependency `name`'s queue was last found empty after processing.

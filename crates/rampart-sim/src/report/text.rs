@@ -6,10 +6,18 @@ use super::{Report, RunReport};
 
 /// The timeline of `run`, one line per entry: `2:48:02  payment  RETRY #1 (after 1 s backoff)`.
 pub fn timeline_text(run: &RunReport) -> String {
-    let width = run.timeline.iter().map(|l| l.source.len()).max().unwrap_or(0);
+    let width = run
+        .timeline
+        .iter()
+        .map(|l| l.source.len())
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for line in &run.timeline {
-        out.push_str(&format!("{:>8}  {:<width$}  {}\n", line.clock, line.source, line.text));
+        out.push_str(&format!(
+            "{:>8}  {:<width$}  {}\n",
+            line.clock, line.source, line.text
+        ));
     }
     out
 }
@@ -22,11 +30,19 @@ pub fn summary_table(report: &Report) -> String {
         rows.push((label.to_owned(), runs.iter().map(cell).collect()));
     };
     row("requests (users' new tries)", &|r| {
-        format!("{} ({})", thousands(r.totals.arrived), thousands(r.totals.user_retries))
+        format!(
+            "{} ({})",
+            thousands(r.totals.arrived),
+            thousands(r.totals.user_retries)
+        )
     });
     row("served", &|r| share(r.totals.served, r.totals.arrived));
-    row("degraded (fallback)", &|r| share(r.totals.degraded, r.totals.arrived));
-    row("shed (refused at once)", &|r| share(r.totals.shed, r.totals.arrived));
+    row("degraded (fallback)", &|r| {
+        share(r.totals.degraded, r.totals.arrived)
+    });
+    row("shed (refused at once)", &|r| {
+        share(r.totals.shed, r.totals.arrived)
+    });
     row("failed", &|r| share(r.totals.failed, r.totals.arrived));
     if let Some(first) = runs.first() {
         for (i, kind) in first.kinds.iter().enumerate() {
@@ -53,34 +69,69 @@ pub fn summary_table(report: &Report) -> String {
             });
             row(&format!("{}: peak calls per 100 ms", dep.name), &|r| {
                 let d = &r.dependencies[i];
-                format!("{} ({} retries)", d.peak_per_100ms, d.peak_retries_per_100ms)
+                format!(
+                    "{} ({} retries)",
+                    d.peak_per_100ms, d.peak_retries_per_100ms
+                )
             });
         }
     }
-    row("worker pool: peak busy", &|r| format!("{} / {}", r.pool.peak_busy, r.pool.workers));
-    row("worker pool: mean use", &|r| format!("{:.1} %", f64::from(r.pool.mean_utilisation_permille) / 10.0));
-    row("worker pool: saturated for", &|r| seconds(r.pool.saturated_ms));
-    row("worker pool: peak waiting", &|r| thousands(u64::from(r.pool.peak_waiting)));
-    let breakers: Vec<String> = names(runs, |r| r.breakers.iter().map(|b| b.pipeline.clone()).collect());
+    row("worker pool: peak busy", &|r| {
+        format!("{} / {}", r.pool.peak_busy, r.pool.workers)
+    });
+    row("worker pool: mean use", &|r| {
+        format!(
+            "{:.1} %",
+            f64::from(r.pool.mean_utilisation_permille) / 10.0
+        )
+    });
+    row("worker pool: saturated for", &|r| {
+        seconds(r.pool.saturated_ms)
+    });
+    row("worker pool: peak waiting", &|r| {
+        thousands(u64::from(r.pool.peak_waiting))
+    });
+    let breakers: Vec<String> = names(runs, |r| {
+        r.breakers.iter().map(|b| b.pipeline.clone()).collect()
+    });
     for name in &breakers {
         row(&format!("{name} breaker: open for"), &|r| {
-            r.breakers.iter().find(|b| &b.pipeline == name).map_or("-".to_owned(), |b| {
-                format!("{} ({} opening{})", seconds(b.open_ms), b.opened, if b.opened == 1 { "" } else { "s" })
-            })
+            r.breakers
+                .iter()
+                .find(|b| &b.pipeline == name)
+                .map_or("-".to_owned(), |b| {
+                    format!(
+                        "{} ({} opening{})",
+                        seconds(b.open_ms),
+                        b.opened,
+                        if b.opened == 1 { "" } else { "s" }
+                    )
+                })
         });
     }
-    let backlogs: Vec<String> = names(runs, |r| r.backlogs.iter().map(|b| b.dependency.clone()).collect());
+    let backlogs: Vec<String> = names(runs, |r| {
+        r.backlogs.iter().map(|b| b.dependency.clone()).collect()
+    });
     for name in &backlogs {
         row(&format!("{name} queue: queued / processed"), &|r| {
-            r.backlogs.iter().find(|b| &b.dependency == name).map_or("-".to_owned(), |b| {
-                format!("{} / {}", thousands(b.queued), thousands(b.processed))
-            })
+            r.backlogs
+                .iter()
+                .find(|b| &b.dependency == name)
+                .map_or("-".to_owned(), |b| {
+                    format!("{} / {}", thousands(b.queued), thousands(b.processed))
+                })
         });
         row(&format!("{name} queue: lost (still waiting)"), &|r| {
-            r.backlogs.iter().find(|b| &b.dependency == name).map_or("-".to_owned(), |b| thousands(b.pending))
+            r.backlogs
+                .iter()
+                .find(|b| &b.dependency == name)
+                .map_or("-".to_owned(), |b| thousands(b.pending))
         });
     }
-    render(&runs.iter().map(|r| r.name.clone()).collect::<Vec<_>>(), &rows)
+    render(
+        &runs.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        &rows,
+    )
 }
 
 /// Every name `of` gives for any run, in first-seen order.
@@ -99,7 +150,13 @@ fn render(headers: &[String], rows: &[(String, Vec<String>)]) -> String {
     let widths: Vec<usize> = headers
         .iter()
         .enumerate()
-        .map(|(i, h)| rows.iter().map(|(_, c)| c[i].len()).max().unwrap_or(0).max(h.len()))
+        .map(|(i, h)| {
+            rows.iter()
+                .map(|(_, c)| c[i].len())
+                .max()
+                .unwrap_or(0)
+                .max(h.len())
+        })
         .collect();
     let mut out = format!("{:label_width$}", "");
     for (h, w) in headers.iter().zip(&widths) {
@@ -120,7 +177,11 @@ fn share(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "0".to_owned();
     }
-    format!("{} ({:.1} %)", thousands(part), part as f64 * 100.0 / whole as f64)
+    format!(
+        "{} ({:.1} %)",
+        thousands(part),
+        part as f64 * 100.0 / whole as f64
+    )
 }
 
 fn seconds(ms: u64) -> String {

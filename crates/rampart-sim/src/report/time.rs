@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn labels_wrap_at_midnight() {
-        assert_eq!(clock_label(23 * 3600 + 59 * 60 + 59, Duration::from_secs(2)), "0:00:01");
+        assert_eq!(
+            clock_label(23 * 3600 + 59 * 60 + 59, Duration::from_secs(2)),
+            "0:00:01"
+        );
         assert_eq!(clock_label(14 * 3600, Duration::ZERO), "14:00:00");
     }
 

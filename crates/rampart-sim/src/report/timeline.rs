@@ -32,7 +32,11 @@ pub(crate) fn describe_change(before: &Phase, after: &Phase) -> String {
     };
     let mut parts = Vec::new();
     if after.latency != before.latency {
-        parts.push(format!("{} -> {}", latency(&before.latency), latency(&after.latency)));
+        parts.push(format!(
+            "{} -> {}",
+            latency(&before.latency),
+            latency(&after.latency)
+        ));
     }
     if after.error_rate != before.error_rate {
         parts.push(format!(
@@ -85,7 +89,13 @@ fn repeat_key(e: &Stamped) -> Option<String> {
 /// The line for one event.
 fn entry(e: &Stamped, start_of_day: u32) -> TimelineEntry {
     let (kind, text, attempt, delay, state) = match &e.what {
-        Happening::Timeout { after } => ("timeout", format!("TIMEOUT after {}", short(*after)), None, Some(*after), None),
+        Happening::Timeout { after } => (
+            "timeout",
+            format!("TIMEOUT after {}", short(*after)),
+            None,
+            Some(*after),
+            None,
+        ),
         Happening::Retry { attempt, delay } => (
             "retry",
             format!("RETRY #{attempt} (after {} backoff)", short(*delay)),
@@ -110,7 +120,13 @@ fn entry(e: &Stamped, start_of_day: u32) -> TimelineEntry {
             };
             ("circuit", text, None, None, Some((*to).to_owned()))
         }
-        Happening::CircuitRejected => ("circuit_rejected", "circuit open: call fails fast".to_owned(), None, None, None),
+        Happening::CircuitRejected => (
+            "circuit_rejected",
+            "circuit open: call fails fast".to_owned(),
+            None,
+            None,
+            None,
+        ),
         Happening::BulkheadRejected { max } => (
             "bulkhead_rejected",
             format!("BULKHEAD full ({max} calls): call refused"),
@@ -118,9 +134,17 @@ fn entry(e: &Stamped, start_of_day: u32) -> TimelineEntry {
             None,
             None,
         ),
-        Happening::Fallback { label } => ("fallback", format!("FALLBACK: {label}"), None, None, None),
+        Happening::Fallback { label } => {
+            ("fallback", format!("FALLBACK: {label}"), None, None, None)
+        }
         Happening::Change { summary } => ("change", summary.clone(), None, None, None),
-        Happening::RequestFailed { reason } => ("request_failed", format!("request FAILED: {reason}"), None, None, None),
+        Happening::RequestFailed { reason } => (
+            "request_failed",
+            format!("request FAILED: {reason}"),
+            None,
+            None,
+            None,
+        ),
         Happening::PoolSaturated { waiting } => (
             "pool_saturated",
             format!("WORKER POOL SATURATED: every worker busy, {waiting} requests waiting"),
@@ -128,7 +152,13 @@ fn entry(e: &Stamped, start_of_day: u32) -> TimelineEntry {
             None,
             None,
         ),
-        Happening::PoolRecovered => ("pool_recovered", "worker pool has free workers again".to_owned(), None, None, None),
+        Happening::PoolRecovered => (
+            "pool_recovered",
+            "worker pool has free workers again".to_owned(),
+            None,
+            None,
+            None,
+        ),
         Happening::BacklogStarted { pending } => (
             "backlog_started",
             format!("queued work starts processing ({pending} waiting)"),
@@ -177,7 +207,12 @@ impl Open {
         let mut line = self.template;
         line.at_ms = ms(first);
         line.clock = clock_label(start_of_day, first);
-        line.text = format!("... {} x {} more in the next {}", line.text, self.count, short(span.max(Duration::from_secs(1))));
+        line.text = format!(
+            "... {} x {} more in the next {}",
+            line.text,
+            self.count,
+            short(span.max(Duration::from_secs(1)))
+        );
         line.count = self.count;
         line.span_ms = Some(ms(self.last - first));
         line.delay_ms = None;
@@ -186,7 +221,11 @@ impl Open {
 }
 
 /// The timeline of `events` (in time order), repeats less than `window` apart counted.
-pub(crate) fn compress(events: &[Stamped], start_of_day: u32, window: Duration) -> Vec<TimelineEntry> {
+pub(crate) fn compress(
+    events: &[Stamped],
+    start_of_day: u32,
+    window: Duration,
+) -> Vec<TimelineEntry> {
     let mut out: Vec<TimelineEntry> = Vec::new();
     let mut open: Vec<Open> = Vec::new();
     for e in events {
@@ -256,11 +295,20 @@ mod tests {
             at(62.0, timeout()),
             at(62.5, timeout()),
             at(63.0, timeout()),
-            at(65.0, Happening::Circuit { from: "closed", to: "open" }),
+            at(
+                65.0,
+                Happening::Circuit {
+                    from: "closed",
+                    to: "open",
+                },
+            ),
             at(73.0, timeout()),
         ];
         let lines = compress(&events, 2 * 3600 + 47 * 60, Duration::from_secs(10));
-        let texts: Vec<_> = lines.iter().map(|l| format!("{} {}", l.clock, l.text)).collect();
+        let texts: Vec<_> = lines
+            .iter()
+            .map(|l| format!("{} {}", l.clock, l.text))
+            .collect();
         assert_eq!(
             texts,
             [

@@ -7,9 +7,18 @@ pub const DEFAULT_SCENARIO: &str = "checkout-outage";
 
 /// Name and text of each built-in scenario.
 const BUILTINS: [(&str, &str); 3] = [
-    ("checkout-outage", include_str!("../../scenarios/checkout-outage.toml")),
-    ("retry-storm", include_str!("../../scenarios/retry-storm.toml")),
-    ("slow-not-down", include_str!("../../scenarios/slow-not-down.toml")),
+    (
+        "checkout-outage",
+        include_str!("../../scenarios/checkout-outage.toml"),
+    ),
+    (
+        "retry-storm",
+        include_str!("../../scenarios/retry-storm.toml"),
+    ),
+    (
+        "slow-not-down",
+        include_str!("../../scenarios/slow-not-down.toml"),
+    ),
 ];
 
 /// The names of the built-in scenarios.
@@ -26,7 +35,13 @@ pub fn builtin_names() -> impl Iterator<Item = &'static str> {
 pub fn builtin(name: &str) -> Result<Scenario, ScenarioError> {
     let (n, text) = BUILTINS.iter().find(|(n, _)| *n == name).ok_or_else(|| {
         let names: Vec<&str> = builtin_names().collect();
-        ScenarioError::new(name, format!("no built-in scenario by that name (there are: {})", names.join(", ")))
+        ScenarioError::new(
+            name,
+            format!(
+                "no built-in scenario by that name (there are: {})",
+                names.join(", ")
+            ),
+        )
     })?;
     file::parse(text, &format!("{n}.toml"), None)
 }

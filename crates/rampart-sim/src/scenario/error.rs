@@ -102,8 +102,13 @@ mod tests {
 
     #[test]
     fn shows_every_part_it_knows() {
-        let e = ScenarioError::new("s.toml", "bad").at("a\nbc", 3).key("x.y");
+        let e = ScenarioError::new("s.toml", "bad")
+            .at("a\nbc", 3)
+            .key("x.y");
         assert_eq!(e.to_string(), "s.toml:2:2: x.y: bad");
-        assert_eq!(ScenarioError::new("s.toml", "bad").to_string(), "s.toml: bad");
+        assert_eq!(
+            ScenarioError::new("s.toml", "bad").to_string(),
+            "s.toml: bad"
+        );
     }
 }

@@ -167,7 +167,11 @@ struct RawFallback {
 }
 
 /// Reads a scenario; a run's `config_file` is found relative to `dir`.
-pub(super) fn parse(text: &str, origin: &str, dir: Option<&Path>) -> Result<Scenario, ScenarioError> {
+pub(super) fn parse(
+    text: &str,
+    origin: &str,
+    dir: Option<&Path>,
+) -> Result<Scenario, ScenarioError> {
     let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
     Reader { text, origin, dir }.scenario(raw)
 }
@@ -190,17 +194,29 @@ impl Reader<'_> {
         let header = raw.scenario;
         let duration = header.duration.get_ref().0;
         if duration.is_zero() {
-            return Err(self.fail(header.duration.span(), "scenario.duration", "must be longer than 0s"));
+            return Err(self.fail(
+                header.duration.span(),
+                "scenario.duration",
+                "must be longer than 0s",
+            ));
         }
         let start_of_day = match &header.start {
             Some(s) => parse_clock(s.get_ref()).ok_or_else(|| {
-                self.fail(s.span(), "scenario.start", "must be a time of day as H:MM:SS (\"2:47:00\")")
+                self.fail(
+                    s.span(),
+                    "scenario.start",
+                    "must be a time of day as H:MM:SS (\"2:47:00\")",
+                )
             })?,
             None => 0,
         };
         let timeline_window = match &header.timeline_window {
             Some(w) if w.get_ref().0.is_zero() => {
-                return Err(self.fail(w.span(), "scenario.timeline_window", "must be longer than 0s"))
+                return Err(self.fail(
+                    w.span(),
+                    "scenario.timeline_window",
+                    "must be longer than 0s",
+                ))
             }
             Some(w) => w.get_ref().0,
             None => Duration::from_secs(10),
@@ -288,18 +304,29 @@ impl Reader<'_> {
             let key = |k: &str| format!("kinds.{name}.{k}");
             let share = *kind.share.get_ref();
             if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
-                return Err(self.fail(kind.share.span(), &key("share"), format!("must be between 0 and 1, not {share}")));
+                return Err(self.fail(
+                    kind.share.span(),
+                    &key("share"),
+                    format!("must be between 0 and 1, not {share}"),
+                ));
             }
             total += share;
             let mut calls = Vec::with_capacity(kind.calls.len());
             for (i, call) in kind.calls.iter().enumerate() {
-                let index = dependencies.iter().position(|d| d == call.get_ref()).ok_or_else(|| {
-                    self.fail(
-                        call.span(),
-                        &format!("kinds.{name}.calls[{i}]"),
-                        format!("no dependency named `{}` in this scenario{}", call.get_ref(), known(dependencies)),
-                    )
-                })?;
+                let index = dependencies
+                    .iter()
+                    .position(|d| d == call.get_ref())
+                    .ok_or_else(|| {
+                        self.fail(
+                            call.span(),
+                            &format!("kinds.{name}.calls[{i}]"),
+                            format!(
+                                "no dependency named `{}` in this scenario{}",
+                                call.get_ref(),
+                                known(dependencies)
+                            ),
+                        )
+                    })?;
                 calls.push(index);
             }
             let user_retries = match &kind.user_retries {
@@ -308,7 +335,11 @@ impl Reader<'_> {
             };
             let patience = kind.patience.get_ref().0;
             if patience.is_zero() {
-                return Err(self.fail(kind.patience.span(), &key("patience"), "must be longer than 0s"));
+                return Err(self.fail(
+                    kind.patience.span(),
+                    &key("patience"),
+                    "must be longer than 0s",
+                ));
             }
             kinds.push(RequestKind {
                 name,
@@ -321,7 +352,11 @@ impl Reader<'_> {
             });
         }
         if (total - 1.0).abs() > 1e-6 {
-            return Err(self.fail(span, "kinds", format!("the shares add up to {total}, not 1")));
+            return Err(self.fail(
+                span,
+                "kinds",
+                format!("the shares add up to {total}, not 1"),
+            ));
         }
         Ok(kinds)
     }
@@ -330,9 +365,11 @@ impl Reader<'_> {
         let prefix = format!("dependencies.{name}");
         let Some(latency) = self.latency(&raw.behaviour(), &prefix)? else {
             let at = find_key(self.text, 0, "latency").unwrap_or(0);
-            return Err(ScenarioError::new(self.origin, "a dependency needs a `latency`")
-                .at(self.text, self.table_start(&prefix).unwrap_or(at))
-                .key(format!("{prefix}.latency")));
+            return Err(
+                ScenarioError::new(self.origin, "a dependency needs a `latency`")
+                    .at(self.text, self.table_start(&prefix).unwrap_or(at))
+                    .key(format!("{prefix}.latency")),
+            );
         };
         let error_rate = self.error_rate(&raw.behaviour(), &prefix)?.unwrap_or(0.0);
         let mut phases = vec![Phase {
@@ -345,12 +382,20 @@ impl Reader<'_> {
             let from = change.at.get_ref().0;
             let previous = phases[phases.len() - 1];
             if i > 0 && from <= previous.from {
-                return Err(self.fail(change.at.span(), &format!("{prefix}.at"), "changes must be listed in time order"));
+                return Err(self.fail(
+                    change.at.span(),
+                    &format!("{prefix}.at"),
+                    "changes must be listed in time order",
+                ));
             }
             phases.push(Phase {
                 from,
-                latency: self.latency(&change.behaviour(), &prefix)?.unwrap_or(previous.latency),
-                error_rate: self.error_rate(&change.behaviour(), &prefix)?.unwrap_or(previous.error_rate),
+                latency: self
+                    .latency(&change.behaviour(), &prefix)?
+                    .unwrap_or(previous.latency),
+                error_rate: self
+                    .error_rate(&change.behaviour(), &prefix)?
+                    .unwrap_or(previous.error_rate),
             });
         }
         Ok(Dependency { name, phases })
@@ -363,17 +408,29 @@ impl Reader<'_> {
     fn latency(&self, raw: &RawBehaviour, prefix: &str) -> Result<Option<Latency>, ScenarioError> {
         let Some(latency) = raw.latency else {
             if let Some(extra) = raw.p99.or(raw.max) {
-                return Err(self.fail(extra.span(), &format!("{prefix}.latency"), "`p99` and `max` need a `latency` beside them"));
+                return Err(self.fail(
+                    extra.span(),
+                    &format!("{prefix}.latency"),
+                    "`p99` and `max` need a `latency` beside them",
+                ));
             }
             return Ok(None);
         };
         let low = latency.get_ref().0;
         let shape = match (raw.p99, raw.max) {
             (Some(p), Some(_)) => {
-                return Err(self.fail(p.span(), &format!("{prefix}.p99"), "give `p99` (log-normal) or `max` (uniform), not both"))
+                return Err(self.fail(
+                    p.span(),
+                    &format!("{prefix}.p99"),
+                    "give `p99` (log-normal) or `max` (uniform), not both",
+                ))
             }
             (Some(p99), None) if p99.get_ref().0 < low => {
-                return Err(self.fail(p99.span(), &format!("{prefix}.p99"), "must not be below `latency`, the median"))
+                return Err(self.fail(
+                    p99.span(),
+                    &format!("{prefix}.p99"),
+                    "must not be below `latency`, the median",
+                ))
             }
             (Some(p99), None) if p99.get_ref().0 == low => Latency::Fixed(low),
             (Some(p99), None) => Latency::LogNormal {
@@ -381,7 +438,11 @@ impl Reader<'_> {
                 p99: p99.get_ref().0,
             },
             (None, Some(max)) if max.get_ref().0 < low => {
-                return Err(self.fail(max.span(), &format!("{prefix}.max"), "must not be below `latency`, the minimum"))
+                return Err(self.fail(
+                    max.span(),
+                    &format!("{prefix}.max"),
+                    "must not be below `latency`, the minimum",
+                ))
             }
             (None, Some(max)) => Latency::Uniform {
                 min: low,
@@ -398,14 +459,27 @@ impl Reader<'_> {
         };
         let value = *rate.get_ref();
         if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
-            return Err(self.fail(rate.span(), &format!("{prefix}.error_rate"), format!("must be between 0 and 1, not {value}")));
+            return Err(self.fail(
+                rate.span(),
+                &format!("{prefix}.error_rate"),
+                format!("must be between 0 and 1, not {value}"),
+            ));
         }
         Ok(Some(value))
     }
 
-    fn runs(&self, raw: Vec<RawRun>, dependencies: &[&str], seed: u64) -> Result<Vec<RunSpec>, ScenarioError> {
+    fn runs(
+        &self,
+        raw: Vec<RawRun>,
+        dependencies: &[&str],
+        seed: u64,
+    ) -> Result<Vec<RunSpec>, ScenarioError> {
         if raw.is_empty() {
-            return Err(ScenarioError::new(self.origin, "a scenario needs at least one run (`[[runs]]`)").key("runs"));
+            return Err(ScenarioError::new(
+                self.origin,
+                "a scenario needs at least one run (`[[runs]]`)",
+            )
+            .key("runs"));
         }
         raw.into_iter()
             .enumerate()
@@ -413,11 +487,21 @@ impl Reader<'_> {
             .collect()
     }
 
-    fn run(&self, index: usize, raw: RawRun, dependencies: &[&str], seed: u64) -> Result<RunSpec, ScenarioError> {
+    fn run(
+        &self,
+        index: usize,
+        raw: RawRun,
+        dependencies: &[&str],
+        seed: u64,
+    ) -> Result<RunSpec, ScenarioError> {
         let prefix = format!("runs[{index}]");
         let config = match (&raw.config, &raw.config_file) {
             (Some(_), Some(file)) => {
-                return Err(self.fail(file.span(), &format!("{prefix}.config_file"), "give `config` or `config_file`, not both"))
+                return Err(self.fail(
+                    file.span(),
+                    &format!("{prefix}.config_file"),
+                    "give `config` or `config_file`, not both",
+                ))
             }
             (Some(inline), None) => Some(self.inline_config(inline, &prefix)?),
             (None, Some(path)) => Some(self.config_file(path, &prefix)?),
@@ -428,10 +512,16 @@ impl Reader<'_> {
                 for name in file.config().dependencies.keys() {
                     if !dependencies.contains(&name.as_str()) {
                         let line = file.dependency_line(name).unwrap_or(1);
-                        return Err(place.locate(line, 1, &format!("dependencies.{name}"), &format!(
-                            "no dependency named `{name}` in the scenario{}",
-                            known(dependencies)
-                        ), self));
+                        return Err(place.locate(
+                            line,
+                            1,
+                            &format!("dependencies.{name}"),
+                            &format!(
+                                "no dependency named `{name}` in the scenario{}",
+                                known(dependencies)
+                            ),
+                            self,
+                        ));
                     }
                 }
                 let mut config = file.config().clone();
@@ -444,7 +534,14 @@ impl Reader<'_> {
         for (name, fallback) in raw.fallbacks {
             let key = format!("{prefix}.fallbacks.{name}");
             let Some(dep) = dependencies.iter().position(|d| *d == name) else {
-                return Err(self.fail(fallback.span(), &key, format!("no dependency named `{name}` in this scenario{}", known(dependencies))));
+                return Err(self.fail(
+                    fallback.span(),
+                    &key,
+                    format!(
+                        "no dependency named `{name}` in this scenario{}",
+                        known(dependencies)
+                    ),
+                ));
             };
             let span = fallback.span();
             let fallback = fallback.into_inner();
@@ -458,13 +555,27 @@ impl Reader<'_> {
                     pause: fallback.pause.map_or(Duration::from_secs(1), |p| p.0),
                 },
                 other => {
-                    return Err(self.fail(fallback.kind.span(), &format!("{key}.kind"), format!("unknown fallback `{other}`: expected `value` or `queue`")))
+                    return Err(self.fail(
+                        fallback.kind.span(),
+                        &format!("{key}.kind"),
+                        format!("unknown fallback `{other}`: expected `value` or `queue`"),
+                    ))
                 }
             };
             if matches!(kind, FallbackKind::Value) && fallback.workers.is_some() {
-                return Err(self.fail(span, &format!("{key}.workers"), "only a `queue` fallback has workers"));
+                return Err(self.fail(
+                    span,
+                    &format!("{key}.workers"),
+                    "only a `queue` fallback has workers",
+                ));
             }
-            fallbacks.push((dep, FallbackSpec { label: fallback.label, kind }));
+            fallbacks.push((
+                dep,
+                FallbackSpec {
+                    label: fallback.label,
+                    kind,
+                },
+            ));
         }
         fallbacks.sort_by_key(|(dep, _)| *dep);
         Ok(RunSpec {
@@ -476,11 +587,19 @@ impl Reader<'_> {
 
     /// Reads a configuration written inline, as a literal string: errors in it are
     /// placed on the scenario file's lines.
-    fn inline_config(&self, inline: &Spanned<String>, prefix: &str) -> Result<(ConfigFile, Place), ScenarioError> {
+    fn inline_config(
+        &self,
+        inline: &Spanned<String>,
+        prefix: &str,
+    ) -> Result<(ConfigFile, Place), ScenarioError> {
         let span = inline.span();
         let written = &self.text[span.clone()];
         // A multi-line string starts on the line after its opening quotes.
-        let opener = if written.starts_with("'''") || written.starts_with("\"\"\"") { 3 } else { 1 };
+        let opener = if written.starts_with("'''") || written.starts_with("\"\"\"") {
+            3
+        } else {
+            1
+        };
         let mut start = span.start + opener;
         if opener == 3 && self.text[start..].starts_with('\n') {
             start += 1;
@@ -493,22 +612,36 @@ impl Reader<'_> {
             first_column: column,
             key: format!("{prefix}.config"),
         };
-        let file = ConfigFile::parse(inline.get_ref(), self.origin).map_err(|e| place.relocate(&e, self))?;
-        Registry::builder().build(&file).map_err(|e| place.relocate(&e, self))?;
+        let file = ConfigFile::parse(inline.get_ref(), self.origin)
+            .map_err(|e| place.relocate(&e, self))?;
+        Registry::builder()
+            .build(&file)
+            .map_err(|e| place.relocate(&e, self))?;
         Ok((file, place))
     }
 
-    fn config_file(&self, path: &Spanned<String>, prefix: &str) -> Result<(ConfigFile, Place), ScenarioError> {
+    fn config_file(
+        &self,
+        path: &Spanned<String>,
+        prefix: &str,
+    ) -> Result<(ConfigFile, Place), ScenarioError> {
         let full = match self.dir {
             Some(dir) => dir.join(path.get_ref()),
             None => Path::new(path.get_ref()).to_path_buf(),
         };
         let text = std::fs::read_to_string(&full).map_err(|e| {
-            self.fail(path.span(), &format!("{prefix}.config_file"), format!("cannot read `{}`: {e}", full.display()))
+            self.fail(
+                path.span(),
+                &format!("{prefix}.config_file"),
+                format!("cannot read `{}`: {e}", full.display()),
+            )
         })?;
         let place = Place::File(full.display().to_string());
-        let file = ConfigFile::parse(&text, &full.display().to_string()).map_err(|e| place.relocate(&e, self))?;
-        Registry::builder().build(&file).map_err(|e| place.relocate(&e, self))?;
+        let file = ConfigFile::parse(&text, &full.display().to_string())
+            .map_err(|e| place.relocate(&e, self))?;
+        Registry::builder()
+            .build(&file)
+            .map_err(|e| place.relocate(&e, self))?;
         Ok((file, place))
     }
 
@@ -516,9 +649,19 @@ impl Reader<'_> {
     fn count(&self, value: &Spanned<i64>, key: &str, min: i64) -> Result<u32, ScenarioError> {
         let n = *value.get_ref();
         if n < min {
-            return Err(self.fail(value.span(), key, format!("must be at least {min}, not {n}")));
+            return Err(self.fail(
+                value.span(),
+                key,
+                format!("must be at least {min}, not {n}"),
+            ));
         }
-        u32::try_from(n).map_err(|_| self.fail(value.span(), key, format!("must be at most {}, not {n}", u32::MAX)))
+        u32::try_from(n).map_err(|_| {
+            self.fail(
+                value.span(),
+                key,
+                format!("must be at most {}, not {n}", u32::MAX),
+            )
+        })
     }
 }
 
@@ -534,26 +677,45 @@ enum Place {
 
 impl Place {
     /// An error at `line` and `column` of the configuration, about `key` in it.
-    fn locate(&self, line: usize, column: usize, key: &str, message: &str, reader: &Reader<'_>) -> ScenarioError {
+    fn locate(
+        &self,
+        line: usize,
+        column: usize,
+        key: &str,
+        message: &str,
+        reader: &Reader<'_>,
+    ) -> ScenarioError {
         match self {
             Place::Inline {
                 first_line,
                 first_column,
                 key: prefix,
             } => {
-                let column = if line == 1 { column + first_column - 1 } else { column };
+                let column = if line == 1 {
+                    column + first_column - 1
+                } else {
+                    column
+                };
                 ScenarioError::new(reader.origin, message)
                     .at_line(first_line + line - 1, column)
                     .key(format!("{prefix}: {key}"))
             }
-            Place::File(origin) => ScenarioError::new(origin, message).at_line(line, column).key(key),
+            Place::File(origin) => ScenarioError::new(origin, message)
+                .at_line(line, column)
+                .key(key),
         }
     }
 
     fn relocate(&self, e: &FileError, reader: &Reader<'_>) -> ScenarioError {
         let line = e.line().unwrap_or(1);
         let column = e.column().unwrap_or(1);
-        self.locate(line, column, e.key_path().unwrap_or(""), e.message(), reader)
+        self.locate(
+            line,
+            column,
+            e.key_path().unwrap_or(""),
+            e.message(),
+            reader,
+        )
     }
 }
 

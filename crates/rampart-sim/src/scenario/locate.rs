@@ -126,7 +126,10 @@ mod tests {
     #[test]
     fn keys_are_found_after_an_offset() {
         assert_eq!(find_key(TEXT, 0, "name"), Some(at("name = \"a\"")));
-        assert_eq!(find_key(TEXT, at("[[runs]]\nname = \"b\""), "name"), Some(at("name = \"b\"")));
+        assert_eq!(
+            find_key(TEXT, at("[[runs]]\nname = \"b\""), "name"),
+            Some(at("name = \"b\""))
+        );
         assert_eq!(find_key(TEXT, 0, "per"), None);
     }
 }
