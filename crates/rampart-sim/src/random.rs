@@ -38,13 +38,17 @@ pub(crate) fn draw_latency(latency: &Latency, rng: &mut SmallRng) -> Duration {
     match *latency {
         Latency::Fixed(d) => d,
         Latency::Uniform { min, max } => {
-            let (lo, hi) = (nanos(min), nanos(max));
+            let (lo, hi) = (nanos(min.min(max)), nanos(max.max(min)));
             Duration::from_nanos(rng.random_range(lo..=hi))
         }
         Latency::LogNormal { median, p99 } => {
             let m = median.as_secs_f64();
             let sigma = (p99.as_secs_f64() / m).ln() / Z99;
             let secs = m * (sigma * standard_normal(rng)).exp();
+            if !secs.is_finite() {
+                // A zero median (never from a file, which refuses it) has no spread.
+                return median;
+            }
             // Capped at a day: a draw far in the tail must not overflow a timer.
             Duration::from_secs_f64(secs.clamp(0.0, 86_400.0))
         }

@@ -187,6 +187,19 @@ fn other_values_that_cannot_work() {
             "latency = \"200ms\"\np99 = \"100ms\"",
             "dependencies.payment.p99",
         ),
+        (
+            "latency = \"200ms\"",
+            "latency = \"0s\"\np99 = \"100ms\"",
+            "dependencies.payment.latency",
+        ),
+        ("rate = 20", "rate = 1e9", "traffic.rate"),
+        ("rate = 20", "rate = 1e-300", "traffic.rate"),
+        ("rate = 20", "rate = 20\nburst = 2000000", "traffic.burst"),
+        (
+            "duration = \"30s\"",
+            "duration = \"400days\"",
+            "scenario.duration",
+        ),
     ];
     for (from, to, key) in cases {
         let e = parse_with(from, to);

@@ -45,7 +45,7 @@ struct RawHeader {
     start: Option<Spanned<String>>,
     duration: Spanned<Dur>,
     #[serde(default)]
-    grace: Option<Dur>,
+    grace: Option<Spanned<Dur>>,
     #[serde(default)]
     seed: u64,
     #[serde(default)]
@@ -166,6 +166,15 @@ struct RawFallback {
     pause: Option<Dur>,
 }
 
+/// The longest run (and grace) a scenario may ask for.
+const MAX_TIME: Duration = Duration::from_secs(24 * 3600);
+/// The lowest arrival rate, per second.
+const MIN_RATE: f64 = 0.001;
+/// The highest arrival rate, per second: each request is a task, so this bounds memory.
+const MAX_RATE: f64 = 100_000.0;
+/// The largest burst of requests at the start.
+const MAX_BURST: i64 = 1_000_000;
+
 /// Reads a scenario; a run's `config_file` is found relative to `dir`.
 pub(super) fn parse(
     text: &str,
@@ -193,13 +202,20 @@ impl Reader<'_> {
     fn scenario(&self, raw: RawFile) -> Result<Scenario, ScenarioError> {
         let header = raw.scenario;
         let duration = header.duration.get_ref().0;
-        if duration.is_zero() {
+        if duration.is_zero() || duration > MAX_TIME {
             return Err(self.fail(
                 header.duration.span(),
                 "scenario.duration",
-                "must be longer than 0s",
+                "must be longer than 0s and at most 24h",
             ));
         }
+        let grace = match &header.grace {
+            Some(g) if g.get_ref().0 > MAX_TIME => {
+                return Err(self.fail(g.span(), "scenario.grace", "must be at most 24h"))
+            }
+            Some(g) => g.get_ref().0,
+            None => Duration::from_secs(60),
+        };
         let start_of_day = match &header.start {
             Some(s) => parse_clock(s.get_ref()).ok_or_else(|| {
                 self.fail(
@@ -235,7 +251,7 @@ impl Reader<'_> {
             origin: self.origin.to_owned(),
             start_of_day,
             duration,
-            grace: header.grace.map_or(Duration::from_secs(60), |g| g.0),
+            grace,
             seed: header.seed,
             timeline_window,
             service: self.service(&raw.service)?,
@@ -256,11 +272,14 @@ impl Reader<'_> {
 
     fn traffic(&self, raw: &RawTraffic) -> Result<Traffic, ScenarioError> {
         let rate = *raw.rate.get_ref();
-        if !(rate.is_finite() && rate > 0.0) {
+        if !(MIN_RATE..=MAX_RATE).contains(&rate) {
             return Err(self.fail(
                 raw.rate.span(),
                 "traffic.rate",
-                format!("must be a positive number of requests per second, not {rate}"),
+                format!(
+                    "must be a positive number of requests per second, \
+                     from {MIN_RATE} to {MAX_RATE}, not {rate}"
+                ),
             ));
         }
         let arrivals = match &raw.arrivals {
@@ -278,6 +297,13 @@ impl Reader<'_> {
             },
         };
         let burst = match &raw.burst {
+            Some(b) if *b.get_ref() > MAX_BURST => {
+                return Err(self.fail(
+                    b.span(),
+                    "traffic.burst",
+                    format!("must be at most {MAX_BURST}"),
+                ))
+            }
             Some(b) => self.count(b, "traffic.burst", 0)?,
             None => 0,
         };
@@ -433,6 +459,13 @@ impl Reader<'_> {
                 ))
             }
             (Some(p99), None) if p99.get_ref().0 == low => Latency::Fixed(low),
+            (Some(_), None) if low.is_zero() => {
+                return Err(self.fail(
+                    latency.span(),
+                    &format!("{prefix}.latency"),
+                    "a log-normal latency (with `p99`) needs a median above 0s",
+                ))
+            }
             (Some(p99), None) => Latency::LogNormal {
                 median: low,
                 p99: p99.get_ref().0,

@@ -4,7 +4,8 @@
 //! A scenario is a TOML file (see the built-ins in `crates/rampart-sim/scenarios/` for
 //! every key, commented); [`Scenario::parse`] reads and checks it, and every mistake is
 //! a [`ScenarioError`] naming the file, the line and the key. The values here are
-//! already checked: shares add up, rates are positive, every dependency named exists.
+//! already checked: shares add up, rates are positive, every dependency named exists;
+//! they are `#[non_exhaustive]` so that only a parsed file makes them.
 
 mod builtin;
 mod error;
@@ -20,6 +21,7 @@ pub use self::error::ScenarioError;
 
 /// A checked scenario, ready to run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Scenario {
     /// Its name (`checkout-outage`).
     pub name: String,
@@ -52,6 +54,7 @@ pub struct Scenario {
 
 /// The modelled service: a shared pool of workers.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Service {
     /// Workers (threads) shared by every request kind.
     pub workers: u32,
@@ -61,6 +64,7 @@ pub struct Service {
 
 /// How requests arrive.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Traffic {
     /// Requests per second.
     pub rate: f64,
@@ -73,6 +77,7 @@ pub struct Traffic {
 
 /// How arrivals are spaced in time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Arrivals {
     /// Exactly `1 / rate` apart.
     Uniform,
@@ -82,6 +87,7 @@ pub enum Arrivals {
 
 /// One kind of request (a page, an API call) and what serving it takes.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RequestKind {
     /// Its name (`checkout`).
     pub name: String,
@@ -101,6 +107,7 @@ pub struct RequestKind {
 
 /// A modelled dependency whose behaviour changes on a schedule.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Dependency {
     /// Its name (`payment`), the same as its pipeline's in a run's configuration.
     pub name: String,
@@ -118,6 +125,7 @@ impl Dependency {
 
 /// A dependency's behaviour from a point in time on.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Phase {
     /// When it starts, since the start of the run.
     pub from: Duration,
@@ -129,6 +137,7 @@ pub struct Phase {
 
 /// A distribution of call durations.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum Latency {
     /// Always the same.
     Fixed(Duration),
@@ -150,6 +159,7 @@ pub enum Latency {
 
 /// One configuration to run the scenario with.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RunSpec {
     /// Its name in the report (`with defenses`).
     pub name: String,
@@ -162,6 +172,7 @@ pub struct RunSpec {
 
 /// What answers when a dependency's pipeline fails.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct FallbackSpec {
     /// What the user is told (`order pending`); the fallback's label in events.
     pub label: String,
@@ -171,6 +182,7 @@ pub struct FallbackSpec {
 
 /// What a fallback does with the failed call.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum FallbackKind {
     /// Answers a default value; the work is not done.
     Value,
