@@ -40,7 +40,7 @@ fn recovery_ms() -> u64 {
 fn payment_lines<'a>(run: &'a RunReport, kind: &str) -> Vec<&'a TimelineEntry> {
     run.timeline
         .iter()
-        .filter(|l| l.source == "payment" && l.kind == kind && l.count == 1)
+        .filter(|l| l.source == "payment" && l.kind == kind && l.span_ms.is_none())
         .collect()
 }
 

@@ -54,7 +54,8 @@ pub struct RunReport {
     pub breakers: Vec<BreakerReport>,
     /// The queues filled by `queue` fallbacks.
     pub backlogs: Vec<BacklogReport>,
-    /// What fired, in time order, repeats counted.
+    /// What fired, in time order (by the second; within one, events before the counts
+    /// of their repeats), repeats counted.
     pub timeline: Vec<TimelineEntry>,
     /// Per-second figures for the chart.
     pub series: SeriesReport,

@@ -1,7 +1,7 @@
 //! The report as a person reads it: the timeline of each run, and a summary table with
 //! one column per run.
 
-use super::time::short_us;
+use super::time::{short_us, thousands};
 use super::{Report, RunReport};
 
 /// The timeline of `run`, one line per entry: `2:48:02  payment  RETRY #1 (after 1 s backoff)`.
@@ -190,19 +190,6 @@ fn seconds(ms: u64) -> String {
     } else {
         format!("{:.1} s", ms as f64 / 1000.0)
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

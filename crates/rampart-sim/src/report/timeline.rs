@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::time::{clock_label, ms, short};
+use super::time::{clock_label, ms, short, thousands};
 use super::TimelineEntry;
 use crate::engine::{Happening, Stamped};
 use crate::scenario::{Latency, Phase};
@@ -210,7 +210,7 @@ impl Open {
         line.text = format!(
             "... {} x {} more in the next {}",
             line.text,
-            self.count,
+            thousands(self.count),
             short(span.max(Duration::from_secs(1)))
         );
         line.count = self.count;
@@ -260,8 +260,9 @@ pub(crate) fn compress(
         out.push(line);
     }
     out.extend(open.into_iter().filter_map(|o| o.close(start_of_day)));
-    // Stable: events at the same millisecond keep the order they happened in.
-    out.sort_by_key(|l| l.at_ms);
+    // In time order by the second shown; within a second, the events themselves before
+    // the counts of their repeats (stable: otherwise the order they happened in).
+    out.sort_by_key(|l| (l.at_ms / 1000, l.span_ms.is_some(), l.at_ms));
     out
 }
 
