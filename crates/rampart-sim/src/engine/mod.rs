@@ -7,6 +7,8 @@
 //! their time from tokio, so their timeouts, backoffs and breakers live in the same
 //! virtual time. Ten minutes of traffic take seconds.
 
+mod background;
+mod links;
 mod listener;
 mod request;
 mod stats;
@@ -17,15 +19,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart::fallback::FallbackChain;
-use rampart::registry::Registry;
-use rampart::Pipeline;
 use tokio::sync::Semaphore;
 
+use self::background::{drain, sample_pool, watch_backlog};
 use self::listener::Log;
 pub(crate) use self::listener::{Happening, Stamped};
 pub(crate) use self::stats::{Stats, TICK};
-use self::world::{Backlog, Link, World};
+use self::world::World;
 use crate::random;
 use crate::scenario::{Arrivals, FallbackKind, Scenario};
 
@@ -65,7 +65,7 @@ async fn simulate(
     progress: &dyn Fn(u64),
 ) -> Result<RunResult, StartError> {
     let log = Log::new();
-    let links = links(&scenario, run, &log)?;
+    let links = links::links(&scenario, run, &log)?;
     let world = Rc::new(World {
         workers: Semaphore::new(scenario.service.workers as usize),
         stats: RefCell::new(Stats::new(
@@ -150,58 +150,6 @@ async fn simulate(
     })
 }
 
-/// The pipelines and fallbacks of run `run`, one per dependency, all reporting to `log`.
-fn links(scenario: &Scenario, run: usize, log: &Log) -> Result<Vec<Link>, StartError> {
-    let spec = &scenario.runs[run];
-    let registry = Registry::builder()
-        .listener(log.clone())
-        .build_from(spec.config.clone())
-        .map_err(|e| StartError(format!("run `{}`: {e}", spec.name)))?;
-    scenario
-        .dependencies
-        .iter()
-        .enumerate()
-        .map(|(index, dep)| {
-            let pipeline = match registry.pipeline(&dep.name) {
-                Ok(p) => p.clone(),
-                Err(_) => Pipeline::builder(&dep.name)
-                    .without_retry_budget()
-                    .listener(log.clone())
-                    .build()
-                    .map_err(|e| StartError(format!("run `{}`: {e}", spec.name)))?,
-            };
-            let fallback = spec
-                .fallbacks
-                .iter()
-                .find(|(d, _)| *d == index)
-                .map(|(_, f)| f);
-            let (fallback, backlog) = match fallback {
-                None => (None, None),
-                Some(f) => match f.kind {
-                    FallbackKind::Value => (
-                        Some(FallbackChain::new().with(f.label.clone(), || async { Ok(()) })),
-                        None,
-                    ),
-                    FallbackKind::Queue { .. } => {
-                        let backlog = Arc::new(Backlog::default());
-                        let queue = Arc::clone(&backlog);
-                        let chain = FallbackChain::new().with(f.label.clone(), move || {
-                            queue.push();
-                            async { Ok(()) }
-                        });
-                        (Some(chain), Some(backlog))
-                    }
-                },
-            };
-            Ok(Link {
-                pipeline,
-                fallback,
-                backlog,
-            })
-        })
-        .collect()
-}
-
 /// Puts the scenario's changes of behaviour on the timeline.
 fn log_changes(world: &World) {
     for dep in &world.scenario.dependencies {
@@ -262,84 +210,4 @@ async fn arrivals(world: &Rc<World>, progress: &dyn Fn(u64)) {
 fn spawn_request(world: &Rc<World>, kind: usize, id: u64) {
     world.in_flight.set(world.in_flight.get() + 1);
     tokio::task::spawn_local(request::request(Rc::clone(world), kind, id, 0));
-}
-
-/// Samples the worker pool every 100 ms, and logs when it saturates and recovers.
-async fn sample_pool(world: Rc<World>) {
-    let workers = world.scenario.service.workers;
-    let mut saturated = false;
-    let mut interval = tokio::time::interval(TICK);
-    while !world.stopped.get() {
-        interval.tick().await;
-        let (busy, waiting) = (world.busy(), world.waiting.get());
-        world
-            .stats
-            .borrow_mut()
-            .pool_sample(world.now(), busy, workers, waiting);
-        let now_saturated = busy >= workers && waiting > 0;
-        if now_saturated != saturated {
-            saturated = now_saturated;
-            let what = if saturated {
-                Happening::PoolSaturated { waiting }
-            } else {
-                Happening::PoolRecovered
-            };
-            world.log.push("service", what);
-        }
-    }
-}
-
-/// A background worker of a queue fallback: takes queued items and calls the
-/// dependency again through the same pipeline until each succeeds.
-async fn drain(world: Rc<World>, dep: usize, backlog: Arc<Backlog>, pause: Duration) {
-    let mut rng = random::stream(world.scenario.seed, &[2, dep as u64]);
-    while !world.stopped.get() {
-        if !backlog.take() {
-            tokio::time::sleep(pause).await;
-            continue;
-        }
-        let mut attempt = 0;
-        let result = world.links[dep]
-            .pipeline
-            .call(|| {
-                attempt += 1;
-                request::attempt_call(&world, dep, attempt, &mut rng)
-            })
-            .await;
-        match result {
-            Ok(()) => backlog.done(),
-            Err(e) => {
-                backlog.put_back();
-                let wait = e
-                    .rejection()
-                    .and_then(rampart::Rejection::retry_after)
-                    .unwrap_or(pause);
-                tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
-            }
-        }
-    }
-}
-
-/// Logs when a queue starts being processed and when it is empty again.
-async fn watch_backlog(world: Rc<World>, dep: usize, backlog: Arc<Backlog>) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let name = world.scenario.dependencies[dep].name.clone();
-    let mut draining = false;
-    let mut interval = tokio::time::interval(TICK);
-    while !world.stopped.get() {
-        interval.tick().await;
-        let processed = backlog.processed.load(Relaxed);
-        let waiting = backlog.waiting();
-        if !draining && processed > 0 && waiting > 0 {
-            draining = true;
-            world
-                .log
-                .push(&name, Happening::BacklogStarted { pending: waiting });
-        } else if draining && backlog.unfinished() == 0 {
-            draining = false;
-            world
-                .log
-                .push(&name, Happening::BacklogDrained { processed });
-        }
-    }
 }

@@ -1,170 +1,17 @@
-//! Reading a scenario file: the TOML layout, and the checks that turn it into a
-//! [`Scenario`] or an error at the line and key of the first mistake.
+//! Reading a scenario file: the checks that turn its tables into a [`Scenario`] or an
+//! error at the line and key of the first mistake (the runs are checked in `runs`).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
-use rampart::registry::{ConfigFile, FileError, Registry};
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::error::ScenarioError;
 use super::locate::{find_key, key_path_at};
-use super::{
-    Arrivals, Dependency, FallbackKind, FallbackSpec, Latency, Phase, RequestKind, RunSpec,
-    Scenario, Service, Traffic,
-};
-
-/// A duration in humantime form ("2s", "1m 30s"); negative values are refused.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(transparent)]
-struct Dur(#[serde(with = "humantime_serde")] Duration);
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    scenario: RawHeader,
-    service: RawService,
-    traffic: RawTraffic,
-    #[serde(default)]
-    kinds: BTreeMap<String, RawKind>,
-    dependencies: BTreeMap<String, RawDependency>,
-    #[serde(default)]
-    runs: Vec<RawRun>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHeader {
-    name: String,
-    #[serde(default)]
-    summary: String,
-    #[serde(default)]
-    start: Option<Spanned<String>>,
-    duration: Spanned<Dur>,
-    #[serde(default)]
-    grace: Option<Spanned<Dur>>,
-    #[serde(default)]
-    seed: u64,
-    #[serde(default)]
-    timeline_window: Option<Spanned<Dur>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawService {
-    workers: Spanned<i64>,
-    accept_timeout: Dur,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTraffic {
-    rate: Spanned<f64>,
-    #[serde(default)]
-    arrivals: Option<Spanned<String>>,
-    #[serde(default)]
-    burst: Option<Spanned<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKind {
-    share: Spanned<f64>,
-    #[serde(default)]
-    work: Option<Dur>,
-    #[serde(default)]
-    calls: Vec<Spanned<String>>,
-    patience: Spanned<Dur>,
-    #[serde(default)]
-    user_retries: Option<Spanned<i64>>,
-    #[serde(default)]
-    think: Option<Dur>,
-}
-
-/// A dependency's behaviour as written, at the start or in a change.
-struct RawBehaviour<'a> {
-    latency: Option<&'a Spanned<Dur>>,
-    p99: Option<&'a Spanned<Dur>>,
-    max: Option<&'a Spanned<Dur>>,
-    error_rate: Option<&'a Spanned<f64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDependency {
-    #[serde(default)]
-    latency: Option<Spanned<Dur>>,
-    #[serde(default)]
-    p99: Option<Spanned<Dur>>,
-    #[serde(default)]
-    max: Option<Spanned<Dur>>,
-    #[serde(default)]
-    error_rate: Option<Spanned<f64>>,
-    #[serde(default)]
-    changes: Vec<RawChange>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawChange {
-    at: Spanned<Dur>,
-    #[serde(default)]
-    latency: Option<Spanned<Dur>>,
-    #[serde(default)]
-    p99: Option<Spanned<Dur>>,
-    #[serde(default)]
-    max: Option<Spanned<Dur>>,
-    #[serde(default)]
-    error_rate: Option<Spanned<f64>>,
-}
-
-impl RawDependency {
-    fn behaviour(&self) -> RawBehaviour<'_> {
-        RawBehaviour {
-            latency: self.latency.as_ref(),
-            p99: self.p99.as_ref(),
-            max: self.max.as_ref(),
-            error_rate: self.error_rate.as_ref(),
-        }
-    }
-}
-
-impl RawChange {
-    fn behaviour(&self) -> RawBehaviour<'_> {
-        RawBehaviour {
-            latency: self.latency.as_ref(),
-            p99: self.p99.as_ref(),
-            max: self.max.as_ref(),
-            error_rate: self.error_rate.as_ref(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRun {
-    name: String,
-    #[serde(default)]
-    config: Option<Spanned<String>>,
-    #[serde(default)]
-    config_file: Option<Spanned<String>>,
-    #[serde(default)]
-    fallbacks: BTreeMap<String, Spanned<RawFallback>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFallback {
-    label: String,
-    kind: Spanned<String>,
-    #[serde(default)]
-    workers: Option<Spanned<i64>>,
-    #[serde(default)]
-    pause: Option<Dur>,
-}
+use super::raw::{RawBehaviour, RawDependency, RawFile, RawKind, RawService, RawTraffic};
+use super::{Arrivals, Dependency, Latency, Phase, RequestKind, Scenario, Service, Traffic};
 
 /// The longest run (and grace) a scenario may ask for.
 const MAX_TIME: Duration = Duration::from_secs(24 * 3600);
@@ -186,14 +33,19 @@ pub(super) fn parse(
 }
 
 /// What every check needs to report an error.
-struct Reader<'a> {
-    text: &'a str,
-    origin: &'a str,
-    dir: Option<&'a Path>,
+pub(super) struct Reader<'a> {
+    pub(super) text: &'a str,
+    pub(super) origin: &'a str,
+    pub(super) dir: Option<&'a Path>,
 }
 
 impl Reader<'_> {
-    fn fail(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ScenarioError {
+    pub(super) fn fail(
+        &self,
+        span: Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         ScenarioError::new(self.origin, message)
             .at(self.text, span.start)
             .key(key)
@@ -501,185 +353,13 @@ impl Reader<'_> {
         Ok(Some(value))
     }
 
-    fn runs(
-        &self,
-        raw: Vec<RawRun>,
-        dependencies: &[&str],
-        seed: u64,
-    ) -> Result<Vec<RunSpec>, ScenarioError> {
-        if raw.is_empty() {
-            return Err(ScenarioError::new(
-                self.origin,
-                "a scenario needs at least one run (`[[runs]]`)",
-            )
-            .key("runs"));
-        }
-        raw.into_iter()
-            .enumerate()
-            .map(|(i, run)| self.run(i, run, dependencies, seed))
-            .collect()
-    }
-
-    fn run(
-        &self,
-        index: usize,
-        raw: RawRun,
-        dependencies: &[&str],
-        seed: u64,
-    ) -> Result<RunSpec, ScenarioError> {
-        let prefix = format!("runs[{index}]");
-        let config = match (&raw.config, &raw.config_file) {
-            (Some(_), Some(file)) => {
-                return Err(self.fail(
-                    file.span(),
-                    &format!("{prefix}.config_file"),
-                    "give `config` or `config_file`, not both",
-                ))
-            }
-            (Some(inline), None) => Some(self.inline_config(inline, &prefix)?),
-            (None, Some(path)) => Some(self.config_file(path, &prefix)?),
-            (None, None) => None,
-        };
-        let config = match config {
-            Some((file, place)) => {
-                for name in file.config().dependencies.keys() {
-                    if !dependencies.contains(&name.as_str()) {
-                        let line = file.dependency_line(name).unwrap_or(1);
-                        return Err(place.locate(
-                            line,
-                            1,
-                            &format!("dependencies.{name}"),
-                            &format!(
-                                "no dependency named `{name}` in the scenario{}",
-                                known(dependencies)
-                            ),
-                            self,
-                        ));
-                    }
-                }
-                let mut config = file.config().clone();
-                seed_retries(&mut config, seed, index);
-                config
-            }
-            None => Default::default(),
-        };
-        let mut fallbacks = Vec::new();
-        for (name, fallback) in raw.fallbacks {
-            let key = format!("{prefix}.fallbacks.{name}");
-            let Some(dep) = dependencies.iter().position(|d| *d == name) else {
-                return Err(self.fail(
-                    fallback.span(),
-                    &key,
-                    format!(
-                        "no dependency named `{name}` in this scenario{}",
-                        known(dependencies)
-                    ),
-                ));
-            };
-            let span = fallback.span();
-            let fallback = fallback.into_inner();
-            let kind = match fallback.kind.get_ref().as_str() {
-                "value" => FallbackKind::Value,
-                "queue" => FallbackKind::Queue {
-                    workers: match &fallback.workers {
-                        Some(w) => self.count(w, &format!("{key}.workers"), 1)?,
-                        None => 10,
-                    },
-                    pause: fallback.pause.map_or(Duration::from_secs(1), |p| p.0),
-                },
-                other => {
-                    return Err(self.fail(
-                        fallback.kind.span(),
-                        &format!("{key}.kind"),
-                        format!("unknown fallback `{other}`: expected `value` or `queue`"),
-                    ))
-                }
-            };
-            if matches!(kind, FallbackKind::Value) && fallback.workers.is_some() {
-                return Err(self.fail(
-                    span,
-                    &format!("{key}.workers"),
-                    "only a `queue` fallback has workers",
-                ));
-            }
-            fallbacks.push((
-                dep,
-                FallbackSpec {
-                    label: fallback.label,
-                    kind,
-                },
-            ));
-        }
-        fallbacks.sort_by_key(|(dep, _)| *dep);
-        Ok(RunSpec {
-            name: raw.name,
-            config,
-            fallbacks,
-        })
-    }
-
-    /// Reads a configuration written inline, as a literal string: errors in it are
-    /// placed on the scenario file's lines.
-    fn inline_config(
-        &self,
-        inline: &Spanned<String>,
-        prefix: &str,
-    ) -> Result<(ConfigFile, Place), ScenarioError> {
-        let span = inline.span();
-        let written = &self.text[span.clone()];
-        // A multi-line string starts on the line after its opening quotes.
-        let opener = if written.starts_with("'''") || written.starts_with("\"\"\"") {
-            3
-        } else {
-            1
-        };
-        let mut start = span.start + opener;
-        if opener == 3 && self.text[start..].starts_with('\n') {
-            start += 1;
-        } else if opener == 3 && self.text[start..].starts_with("\r\n") {
-            start += 2;
-        }
-        let (line, column) = super::error::line_column(self.text, start);
-        let place = Place::Inline {
-            first_line: line,
-            first_column: column,
-            key: format!("{prefix}.config"),
-        };
-        let file = ConfigFile::parse(inline.get_ref(), self.origin)
-            .map_err(|e| place.relocate(&e, self))?;
-        Registry::builder()
-            .build(&file)
-            .map_err(|e| place.relocate(&e, self))?;
-        Ok((file, place))
-    }
-
-    fn config_file(
-        &self,
-        path: &Spanned<String>,
-        prefix: &str,
-    ) -> Result<(ConfigFile, Place), ScenarioError> {
-        let full = match self.dir {
-            Some(dir) => dir.join(path.get_ref()),
-            None => Path::new(path.get_ref()).to_path_buf(),
-        };
-        let text = std::fs::read_to_string(&full).map_err(|e| {
-            self.fail(
-                path.span(),
-                &format!("{prefix}.config_file"),
-                format!("cannot read `{}`: {e}", full.display()),
-            )
-        })?;
-        let place = Place::File(full.display().to_string());
-        let file = ConfigFile::parse(&text, &full.display().to_string())
-            .map_err(|e| place.relocate(&e, self))?;
-        Registry::builder()
-            .build(&file)
-            .map_err(|e| place.relocate(&e, self))?;
-        Ok((file, place))
-    }
-
     /// A whole number at least `min`, as a `u32`.
-    fn count(&self, value: &Spanned<i64>, key: &str, min: i64) -> Result<u32, ScenarioError> {
+    pub(super) fn count(
+        &self,
+        value: &Spanned<i64>,
+        key: &str,
+        min: i64,
+    ) -> Result<u32, ScenarioError> {
         let n = *value.get_ref();
         if n < min {
             return Err(self.fail(
@@ -698,74 +378,6 @@ impl Reader<'_> {
     }
 }
 
-/// Where a run's configuration is written: inside the scenario, or in its own file.
-enum Place {
-    Inline {
-        first_line: usize,
-        first_column: usize,
-        key: String,
-    },
-    File(String),
-}
-
-impl Place {
-    /// An error at `line` and `column` of the configuration, about `key` in it.
-    fn locate(
-        &self,
-        line: usize,
-        column: usize,
-        key: &str,
-        message: &str,
-        reader: &Reader<'_>,
-    ) -> ScenarioError {
-        match self {
-            Place::Inline {
-                first_line,
-                first_column,
-                key: prefix,
-            } => {
-                let column = if line == 1 {
-                    column + first_column - 1
-                } else {
-                    column
-                };
-                ScenarioError::new(reader.origin, message)
-                    .at_line(first_line + line - 1, column)
-                    .key(format!("{prefix}: {key}"))
-            }
-            Place::File(origin) => ScenarioError::new(origin, message)
-                .at_line(line, column)
-                .key(key),
-        }
-    }
-
-    fn relocate(&self, e: &FileError, reader: &Reader<'_>) -> ScenarioError {
-        let line = e.line().unwrap_or(1);
-        let column = e.column().unwrap_or(1);
-        self.locate(
-            line,
-            column,
-            e.key_path().unwrap_or(""),
-            e.message(),
-            reader,
-        )
-    }
-}
-
-/// Gives every retry policy that has no seed one drawn from the scenario's, so that
-/// jitter is reproducible.
-fn seed_retries(config: &mut rampart::registry::RegistryConfig, seed: u64, run: usize) {
-    for (d, dep) in config.dependencies.values_mut().enumerate() {
-        for (p, policy) in dep.pipeline.policies.iter_mut().enumerate() {
-            if let rampart::pipeline::PolicyConfig::Retry(retry) = policy {
-                if retry.seed.is_none() {
-                    retry.seed = Some(crate::random::mix(seed, &[run as u64, d as u64, p as u64]));
-                }
-            }
-        }
-    }
-}
-
 /// `H:MM:SS` (or `H:MM`) as seconds since midnight.
 fn parse_clock(text: &str) -> Option<u32> {
     let mut parts = text.split(':');
@@ -778,7 +390,7 @@ fn parse_clock(text: &str) -> Option<u32> {
     (parts.next().is_none() && h < 24 && m < 60 && s < 60).then_some(h * 3600 + m * 60 + s)
 }
 
-fn known(names: &[&str]) -> String {
+pub(super) fn known(names: &[&str]) -> String {
     if names.is_empty() {
         String::new()
     } else {

@@ -11,6 +11,8 @@ mod builtin;
 mod error;
 mod file;
 mod locate;
+mod raw;
+mod runs;
 
 use std::time::Duration;
 
