@@ -31,6 +31,8 @@ pub(crate) enum Happening {
     Change { summary: String },
     /// Every worker busy and requests waiting.
     PoolSaturated { waiting: u32 },
+    /// Far more calls than usual reached a dependency in one 100 ms.
+    Surge { calls: u32, retries: u32 },
     /// A request failed or was refused (the source is its kind).
     RequestFailed { reason: &'static str },
     /// The pool has free workers again.

@@ -8,17 +8,19 @@ use super::{
     BacklogReport, BreakerReport, Counts, DependencyReport, KindReport, PoolReport, RunReport,
     SeriesReport,
 };
-use crate::engine::{Happening, RunResult, Stamped, TICK};
+use crate::engine::{Happening, RunResult, Stamped, Stats, TICK};
 use crate::scenario::{FallbackKind, Scenario};
 
 /// The report of run `run` of `scenario`.
 pub(crate) fn run_report(scenario: &Scenario, run: usize, result: RunResult) -> RunReport {
     let RunResult {
         mut stats,
-        log,
+        mut log,
         backlogs,
         ended,
     } = result;
+    log.extend(surges(scenario, &stats, ended));
+    log.sort_by_key(|e| e.at);
     let kinds: Vec<KindReport> = scenario
         .kinds
         .iter()
@@ -140,6 +142,29 @@ pub(crate) fn run_report(scenario: &Scenario, run: usize, result: RunResult) -> 
         series,
         ended_ms: ms(ended),
     }
+}
+
+/// The 100 ms in which a dependency received at least ten times its mean calls per
+/// 100 ms over the run, and at least 100: the spikes retries in step make.
+fn surges(scenario: &Scenario, stats: &Stats, ended: Duration) -> Vec<Stamped> {
+    let ticks = (ended.as_millis() / TICK.as_millis()).max(1) as u64;
+    let mut out = Vec::new();
+    for (spec, d) in scenario.dependencies.iter().zip(&stats.dependencies) {
+        let threshold = (d.calls * 10 / ticks).max(100);
+        for (tick, &calls) in d.per_tick.iter().enumerate() {
+            if u64::from(calls) >= threshold {
+                out.push(Stamped {
+                    at: TICK * tick as u32,
+                    source: spec.name.clone(),
+                    what: Happening::Surge {
+                        calls,
+                        retries: d.retries_per_tick.get(tick).copied().unwrap_or(0),
+                    },
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The `q`-th percentile (nearest rank) of sorted microseconds; 0 when empty.

@@ -188,7 +188,7 @@ pub struct TimelineEntry {
     /// The pipeline (or `service`) it came from.
     pub source: String,
     /// What fired: `timeout`, `retry`, `gave_up`, `circuit`, `circuit_rejected`,
-    /// `bulkhead_rejected`, `fallback`, `change`, `request_failed`, `pool_saturated`,
+    /// `bulkhead_rejected`, `fallback`, `change`, `surge`, `request_failed`, `pool_saturated`,
     /// `pool_recovered`, `backlog_started`, `backlog_drained`.
     pub kind: String,
     /// The retry's attempt number (the attempt that failed, from 1).

@@ -2,7 +2,8 @@
 //! backoff)`), with repeats counted rather than listed.
 //!
 //! State changes (a breaker opening, a dependency slowing down, the pool saturating)
-//! are always shown. An event that repeats (timeouts, retries, refusals, fallbacks,
+//! and surges (a 100 ms in which a dependency received at least ten times its mean and
+//! at least 100 calls) are always shown. An event that repeats (timeouts, retries, refusals, fallbacks,
 //! failed requests) is shown the first time, then its repeats are counted on one line
 //! (`... TIMEOUT x 37 more in the next 10 s`) for as long as they keep coming less than
 //! the scenario's `timeline_window` apart and no state changes; then it is shown again.
@@ -138,6 +139,13 @@ fn entry(e: &Stamped, start_of_day: u32) -> TimelineEntry {
             ("fallback", format!("FALLBACK: {label}"), None, None, None)
         }
         Happening::Change { summary } => ("change", summary.clone(), None, None, None),
+        Happening::Surge { calls, retries } => (
+            "surge",
+            format!("SURGE: {calls} calls in 100 ms ({retries} of them retries)"),
+            None,
+            None,
+            None,
+        ),
         Happening::RequestFailed { reason } => (
             "request_failed",
             format!("request FAILED: {reason}"),
@@ -230,8 +238,11 @@ pub(crate) fn compress(
     let mut open: Vec<Open> = Vec::new();
     for e in events {
         let Some(key) = repeat_key(e) else {
-            // A change of state closes every count, so the timeline reads in phases.
-            out.extend(open.drain(..).filter_map(|o| o.close(start_of_day)));
+            // A change of state closes every count, so the timeline reads in phases; a
+            // surge is shown on its own without closing them.
+            if !matches!(e.what, Happening::Surge { .. }) {
+                out.extend(open.drain(..).filter_map(|o| o.close(start_of_day)));
+            }
             out.push(entry(e, start_of_day));
             continue;
         };
