@@ -62,6 +62,7 @@ async fn serve(world: &World, kind: usize, rng: &mut SmallRng) -> Outcome {
         Ok(permit) => permit,
         Err(_) => {
             world.waiting.set(world.waiting.get() + 1);
+            world.stats.borrow_mut().waiting(world.waiting.get());
             let waited = tokio::time::timeout(
                 world.scenario.service.accept_timeout,
                 world.workers.acquire(),
@@ -74,6 +75,7 @@ async fn serve(world: &World, kind: usize, rng: &mut SmallRng) -> Outcome {
             }
         }
     };
+    world.stats.borrow_mut().busy(world.busy());
     if !spec.work.is_zero() {
         tokio::time::sleep(spec.work).await;
     }

@@ -73,7 +73,8 @@ pub(crate) struct Series {
     pub(crate) samples: Vec<u32>,
 }
 
-/// The worker pool's occupation, sampled every 100 ms.
+/// The worker pool's occupation: sampled every 100 ms for the mean and the time
+/// saturated; its peaks are exact.
 #[derive(Debug, Default)]
 pub(crate) struct PoolCounts {
     pub(crate) samples: u64,
@@ -193,6 +194,16 @@ impl Stats {
                 bump(&mut s.failed, second);
             }
         }
+    }
+
+    /// A worker was just taken: `busy` are busy now.
+    pub(crate) fn busy(&mut self, busy: u32) {
+        self.pool.peak_busy = self.pool.peak_busy.max(busy);
+    }
+
+    /// A request just started waiting: `waiting` wait now.
+    pub(crate) fn waiting(&mut self, waiting: u32) {
+        self.pool.peak_waiting = self.pool.peak_waiting.max(waiting);
     }
 
     /// A sample of the pool at `at`: `busy` workers of `workers`, `waiting` requests.
