@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use rampart::fallback::FallbackChain;
-use rampart::registry::Registry;
+use rampart::pipeline::PolicyConfig;
+use rampart::registry::{Registry, RegistryConfig};
 use rampart::Pipeline;
 
 use super::listener::Log;
 use super::world::{Backlog, Link};
 use super::StartError;
+use crate::random;
 use crate::scenario::{FallbackKind, Scenario};
 
 /// The pipelines and fallbacks of run `run`, one per dependency, all reporting to `log`.
@@ -18,7 +20,7 @@ pub(super) fn links(scenario: &Scenario, run: usize, log: &Log) -> Result<Vec<Li
     let spec = &scenario.runs[run];
     let registry = Registry::builder()
         .listener(log.clone())
-        .build_from(spec.config.clone())
+        .build_from(seeded(&spec.config, scenario.seed, run))
         .map_err(|e| StartError(format!("run `{}`: {e}", spec.name)))?;
     scenario
         .dependencies
@@ -63,4 +65,20 @@ pub(super) fn links(scenario: &Scenario, run: usize, log: &Log) -> Result<Vec<Li
             })
         })
         .collect()
+}
+
+/// `config` with a seed, drawn from the scenario's, for every retry policy that has
+/// none, so that jitter is reproducible and follows the scenario's seed.
+fn seeded(config: &RegistryConfig, seed: u64, run: usize) -> RegistryConfig {
+    let mut config = config.clone();
+    for (d, dep) in config.dependencies.values_mut().enumerate() {
+        for (p, policy) in dep.pipeline.policies.iter_mut().enumerate() {
+            if let PolicyConfig::Retry(retry) = policy {
+                if retry.seed.is_none() {
+                    retry.seed = Some(random::mix(seed, &[run as u64, d as u64, p as u64]));
+                }
+            }
+        }
+    }
+    config
 }

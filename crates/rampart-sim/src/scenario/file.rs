@@ -96,7 +96,7 @@ impl Reader<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let names: Vec<&str> = dependencies.iter().map(|d| d.name.as_str()).collect();
         let kinds = self.kinds(raw.kinds, &names)?;
-        let runs = self.runs(raw.runs, &names, header.seed)?;
+        let runs = self.runs(raw.runs, &names)?;
         Ok(Scenario {
             name: header.name,
             summary: header.summary,

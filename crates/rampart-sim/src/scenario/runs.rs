@@ -17,7 +17,6 @@ impl Reader<'_> {
         &self,
         raw: Vec<RawRun>,
         dependencies: &[&str],
-        seed: u64,
     ) -> Result<Vec<RunSpec>, ScenarioError> {
         if raw.is_empty() {
             return Err(ScenarioError::new(
@@ -28,7 +27,7 @@ impl Reader<'_> {
         }
         raw.into_iter()
             .enumerate()
-            .map(|(i, run)| self.run(i, run, dependencies, seed))
+            .map(|(i, run)| self.run(i, run, dependencies))
             .collect()
     }
 
@@ -37,7 +36,6 @@ impl Reader<'_> {
         index: usize,
         raw: RawRun,
         dependencies: &[&str],
-        seed: u64,
     ) -> Result<RunSpec, ScenarioError> {
         let prefix = format!("runs[{index}]");
         let config = match (&raw.config, &raw.config_file) {
@@ -69,9 +67,7 @@ impl Reader<'_> {
                         ));
                     }
                 }
-                let mut config = file.config().clone();
-                seed_retries(&mut config, seed, index);
-                config
+                file.config().clone()
             }
             None => Default::default(),
         };
@@ -242,19 +238,5 @@ impl Place {
             e.message(),
             reader,
         )
-    }
-}
-
-/// Gives every retry policy that has no seed one drawn from the scenario's, so that
-/// jitter is reproducible.
-fn seed_retries(config: &mut rampart::registry::RegistryConfig, seed: u64, run: usize) {
-    for (d, dep) in config.dependencies.values_mut().enumerate() {
-        for (p, policy) in dep.pipeline.policies.iter_mut().enumerate() {
-            if let rampart::pipeline::PolicyConfig::Retry(retry) = policy {
-                if retry.seed.is_none() {
-                    retry.seed = Some(crate::random::mix(seed, &[run as u64, d as u64, p as u64]));
-                }
-            }
-        }
     }
 }
