@@ -113,8 +113,10 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn run_simulate(args: &SimulateArgs) -> ExitCode {
-    let scenario = match simulate::load(&args.scenario) {
-        Ok(s) => simulate::with_overrides(s, args.seed, args.duration),
+    let loaded = simulate::load(&args.scenario).map_err(|e| e.to_string());
+    let scenario = match loaded.and_then(|s| simulate::with_overrides(s, args.seed, args.duration))
+    {
+        Ok(s) => s,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(EXIT_BAD_INPUT);

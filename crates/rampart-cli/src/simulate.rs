@@ -28,19 +28,29 @@ pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
     }
 }
 
+/// The longest `--duration` accepted, as for a scenario file's `duration`.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 /// Applies the command line's overrides to `scenario`.
+///
+/// # Errors
+///
+/// A message when `duration` is zero or longer than [`MAX_DURATION`].
 pub fn with_overrides(
     mut scenario: Scenario,
     seed: Option<u64>,
     duration: Option<Duration>,
-) -> Scenario {
+) -> Result<Scenario, String> {
     if let Some(seed) = seed {
         scenario = scenario.with_seed(seed);
     }
     if let Some(duration) = duration {
+        if duration.is_zero() || duration > MAX_DURATION {
+            return Err("--duration must be longer than 0s and at most 24h".to_owned());
+        }
         scenario = scenario.with_duration(duration);
     }
-    scenario
+    Ok(scenario)
 }
 
 /// Runs `scenario`, with a progress bar per run on a terminal (none otherwise).

@@ -122,6 +122,17 @@ fn a_mistake_in_a_scenario_exits_2_naming_file_line_and_key() {
 }
 
 #[test]
+fn a_duration_of_zero_exits_2() {
+    let out = rampart(&["simulate", "retry-storm", "--duration", "0s", "--no-chart"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--duration must be longer than 0s"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn an_unknown_built_in_exits_2_listing_the_built_ins() {
     let out = rampart(&["simulate", "checkout"]);
     assert_eq!(out.status.code(), Some(2));
