@@ -57,6 +57,11 @@ pub struct SimulateArgs {
     /// Send traffic for this long instead of the scenario's duration (e.g. 3m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Add a run with this rampart configuration file (the one a service loads), with
+    /// the fallbacks of the scenario's last run: try a candidate configuration against
+    /// the outage. Dependencies the scenario does not model are left out.
+    #[arg(long, value_name = "CONFIG.toml")]
+    pub config: Option<std::path::PathBuf>,
     /// Write the chart (SVG and PNG) into this folder.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub chart_dir: std::path::PathBuf,
@@ -121,6 +126,25 @@ fn run_simulate(args: &SimulateArgs) -> ExitCode {
             eprintln!("error: {err}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
+    };
+    let scenario = match &args.config {
+        None => scenario,
+        Some(path) => match scenario.with_config_file(path) {
+            Ok((scenario, ignored)) => {
+                if !ignored.is_empty() {
+                    eprintln!(
+                        "note: {}: not in the scenario, left out: {}",
+                        path.display(),
+                        ignored.join(", ")
+                    );
+                }
+                scenario
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        },
     };
     let report = match simulate::run_with_progress(&scenario) {
         Ok(report) => report,

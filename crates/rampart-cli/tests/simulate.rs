@@ -122,6 +122,65 @@ fn a_mistake_in_a_scenario_exits_2_naming_file_line_and_key() {
 }
 
 #[test]
+fn a_configuration_file_is_tried_as_one_more_run() {
+    let shop = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/shop.toml");
+    let shop = shop.to_str().expect("UTF-8");
+    let out = rampart(&[
+        "simulate",
+        "--config",
+        shop,
+        "--duration",
+        "90s",
+        "--json",
+        "--no-chart",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let runs = json["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3);
+    assert!(
+        runs[2]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("shop.toml")),
+        "{}",
+        runs[2]["name"]
+    );
+    // The scenario's "order pending" fallback comes with it, and its queue.
+    assert!(
+        runs[2]["totals"]["degraded"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{}",
+        runs[2]["totals"]
+    );
+    assert_eq!(runs[2]["backlogs"][0]["dependency"], "payment");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("left out: inventory, notification"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_configuration_file_with_a_mistake_exits_2_naming_its_line() {
+    let dir = Scratch::new("config");
+    let path = dir.0.join("candidate.toml");
+    std::fs::write(&path, "[dependencies.payment]\nsla = \"-1s\"\n").expect("written");
+    let out = rampart(&[
+        "simulate",
+        "--config",
+        path.to_str().expect("UTF-8"),
+        "--no-chart",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("candidate.toml:2:") && stderr.contains("dependencies.payment.sla"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_duration_of_zero_exits_2() {
     let out = rampart(&["simulate", "retry-storm", "--duration", "0s", "--no-chart"]);
     assert_eq!(out.status.code(), Some(2));

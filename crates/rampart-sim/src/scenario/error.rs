@@ -69,6 +69,18 @@ impl ScenarioError {
     }
 }
 
+impl From<&rampart::registry::FileError> for ScenarioError {
+    /// The same place and message, for a configuration file read on its own.
+    fn from(e: &rampart::registry::FileError) -> Self {
+        ScenarioError {
+            origin: e.origin().to_owned(),
+            position: e.line().map(|line| (line, e.column().unwrap_or(1))),
+            key: e.key_path().map(str::to_owned),
+            message: e.message().to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.origin)?;

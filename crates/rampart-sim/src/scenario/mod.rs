@@ -251,6 +251,51 @@ impl Scenario {
         Some((first, last))
     }
 
+    /// Adds a run with the rampart configuration file at `path` (the file a service
+    /// loads), named `with PATH`, with the fallbacks of the scenario's last run: an
+    /// operator's candidate configuration against the scenario's outage.
+    ///
+    /// Dependencies the file configures but the scenario does not model are left out;
+    /// their names come back with the scenario.
+    ///
+    /// # Errors
+    ///
+    /// A [`ScenarioError`] at the file's line and key when it cannot be read or built.
+    pub fn with_config_file(
+        mut self,
+        path: &std::path::Path,
+    ) -> Result<(Scenario, Vec<String>), ScenarioError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::new(&origin, format!("cannot read the file: {e}")))?;
+        let file = rampart::registry::ConfigFile::parse(&text, &origin)
+            .map_err(|e| ScenarioError::from(&e))?;
+        rampart::registry::Registry::builder()
+            .build(&file)
+            .map_err(|e| ScenarioError::from(&e))?;
+        let mut config = file.config().clone();
+        let ignored: Vec<String> = config
+            .dependencies
+            .keys()
+            .filter(|name| self.dependency_index(name).is_none())
+            .cloned()
+            .collect();
+        config
+            .dependencies
+            .retain(|name, _| !ignored.contains(name));
+        let fallbacks = self
+            .runs
+            .last()
+            .map(|r| r.fallbacks.clone())
+            .unwrap_or_default();
+        self.runs.push(RunSpec {
+            name: format!("with {origin}"),
+            config,
+            fallbacks,
+        });
+        Ok((self, ignored))
+    }
+
     /// Overrides the run length (a shorter run for a quick look).
     pub fn with_duration(mut self, duration: Duration) -> Scenario {
         self.duration = duration;
