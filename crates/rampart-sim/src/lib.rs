@@ -17,7 +17,11 @@
 //! the breaker's open time, the queued work and whether all of it was processed.
 //!
 //! Built-in scenarios ([`builtin`]): `checkout-outage` (the default), `retry-storm`,
-//! `slow-not-down`; their files in `scenarios/` document every number.
+//! `slow-not-down`; their files in `scenarios/` document every number. A service's own
+//! configuration file can be tried against a scenario's outage as one more run
+//! ([`Scenario::with_config_file`]). [`chart::write_chart`] draws each run's requests
+//! per second and worker pool as SVG and PNG; [`report::timeline_text`] and
+//! [`report::summary_table`] render the report as `rampart simulate` prints it.
 //!
 //! # Examples
 //!
