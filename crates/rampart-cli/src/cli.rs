@@ -1,7 +1,7 @@
 //! Command-line arguments of the `rampart` binary and how each subcommand runs.
 
 use crate::check::{check, Checked};
-use crate::{budget, report};
+use crate::{budget, report, simulate};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,6 +31,43 @@ pub enum Command {
     /// Exit code 0 when clean, 1 with findings, 2 when the file cannot be read,
     /// parsed or built. Example: rampart check config/shop.toml
     Check(CheckArgs),
+    /// Replay an outage against a configuration in virtual time, in seconds.
+    ///
+    /// With no argument, the seeds' checkout outage, without and with defenses. Prints
+    /// each run's timeline and a side-by-side summary, and writes a chart
+    /// (rampart-simulate-SCENARIO.svg and .png). Exit code 0; 2 when the scenario cannot
+    /// be read or used; 1 when the chart cannot be written. Example: rampart simulate
+    /// retry-storm
+    Simulate(SimulateArgs),
+}
+
+/// Arguments of `rampart simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A built-in scenario (checkout-outage, retry-storm, slow-not-down) or a scenario
+    /// file (TOML).
+    #[arg(value_name = "SCENARIO", default_value = rampart_sim::DEFAULT_SCENARIO)]
+    pub scenario: String,
+    /// Print the whole report as one JSON document instead of the text.
+    #[arg(long)]
+    pub json: bool,
+    /// Use this seed instead of the scenario's.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Send traffic for this long instead of the scenario's duration (e.g. 3m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Add a run with this rampart configuration file (the one a service loads), with
+    /// the fallbacks of the scenario's last run: try a candidate configuration against
+    /// the outage. Dependencies the scenario does not model are left out.
+    #[arg(long, value_name = "CONFIG.toml")]
+    pub config: Option<std::path::PathBuf>,
+    /// Write the chart (SVG and PNG) into this folder.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub chart_dir: std::path::PathBuf,
+    /// Do not write the chart.
+    #[arg(long)]
+    pub no_chart: bool,
 }
 
 /// Arguments of `rampart check`.
@@ -76,7 +113,73 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Budget(args) => run_budget(&args),
         Command::Check(args) => run_check(&args),
+        Command::Simulate(args) => run_simulate(&args),
     }
+}
+
+fn run_simulate(args: &SimulateArgs) -> ExitCode {
+    let loaded = simulate::load(&args.scenario).map_err(|e| e.to_string());
+    let scenario = match loaded.and_then(|s| simulate::with_overrides(s, args.seed, args.duration))
+    {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let scenario = match &args.config {
+        None => scenario,
+        Some(path) => match scenario.with_config_file(path) {
+            Ok((scenario, ignored)) => {
+                if !ignored.is_empty() {
+                    eprintln!(
+                        "note: {}: not in the scenario, left out: {}",
+                        path.display(),
+                        ignored.join(", ")
+                    );
+                }
+                scenario
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        },
+    };
+    let report = match simulate::run_with_progress(&scenario) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", simulate::text(&report));
+    }
+    if !args.no_chart {
+        let stem = format!("rampart-simulate-{}", report.scenario);
+        match rampart_sim::chart::write_chart(&report, &args.chart_dir, &stem) {
+            Ok(files) => {
+                let say = format!("chart: {} and {}", files.svg.display(), files.png.display());
+                // With --json, stdout holds only the JSON.
+                if args.json {
+                    eprintln!("{say}");
+                } else {
+                    println!("\n{say}");
+                }
+                if let Some(note) = files.note {
+                    eprintln!("note: {note}");
+                }
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run_check(args: &CheckArgs) -> ExitCode {
