@@ -9,9 +9,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::ScenarioError;
-use super::locate::{find_key, key_path_at};
 use super::raw::{RawBehaviour, RawDependency, RawFile, RawKind, RawService, RawTraffic};
 use super::{Arrivals, Dependency, Latency, Phase, RequestKind, Scenario, Service, Traffic};
+use rampart::registry::locate::{find_key_from, key_path_at};
 
 /// The longest run (and grace) a scenario may ask for.
 const MAX_TIME: Duration = Duration::from_secs(24 * 3600);
@@ -47,8 +47,8 @@ impl Reader<'_> {
         message: impl Into<String>,
     ) -> ScenarioError {
         ScenarioError::new(self.origin, message)
-            .at(self.text, span.start)
-            .key(key)
+            .at_offset(self.text, span.start)
+            .with_key(key)
     }
 
     fn scenario(&self, raw: RawFile) -> Result<Scenario, ScenarioError> {
@@ -242,11 +242,11 @@ impl Reader<'_> {
     fn dependency(&self, name: String, raw: RawDependency) -> Result<Dependency, ScenarioError> {
         let prefix = format!("dependencies.{name}");
         let Some(latency) = self.latency(&raw.behaviour(), &prefix)? else {
-            let at = find_key(self.text, 0, "latency").unwrap_or(0);
+            let at = find_key_from(self.text, 0, "latency").unwrap_or(0);
             return Err(
                 ScenarioError::new(self.origin, "a dependency needs a `latency`")
-                    .at(self.text, self.table_start(&prefix).unwrap_or(at))
-                    .key(format!("{prefix}.latency")),
+                    .at_offset(self.text, self.table_start(&prefix).unwrap_or(at))
+                    .with_key(format!("{prefix}.latency")),
             );
         };
         let error_rate = self.error_rate(&raw.behaviour(), &prefix)?.unwrap_or(0.0);
@@ -409,7 +409,7 @@ fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> ScenarioError {
             .map(str::to_owned)
     };
     let (offset, path) = if let Some(key) = field("unknown field `") {
-        let at = find_key(text, span.start, &key).unwrap_or(span.start);
+        let at = find_key_from(text, span.start, &key).unwrap_or(span.start);
         (at, key_path_at(text, at, Some(&key)))
     } else if let Some(key) = field("missing field `") {
         // The span covers the table that lacks the key: its last byte is inside it.
@@ -418,9 +418,9 @@ fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> ScenarioError {
     } else {
         (span.start, key_path_at(text, span.start, None))
     };
-    let error = ScenarioError::new(origin, message).at(text, offset);
+    let error = ScenarioError::new(origin, message).at_offset(text, offset);
     match path {
-        Some(path) => error.key(path),
+        Some(path) => error.with_key(path),
         None => error,
     }
 }

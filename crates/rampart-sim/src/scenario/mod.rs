@@ -10,7 +10,6 @@
 mod builtin;
 mod error;
 mod file;
-mod locate;
 mod raw;
 mod runs;
 
@@ -268,11 +267,8 @@ impl Scenario {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError::new(&origin, format!("cannot read the file: {e}")))?;
-        let file = rampart::registry::ConfigFile::parse(&text, &origin)
-            .map_err(|e| ScenarioError::from(&e))?;
-        rampart::registry::Registry::builder()
-            .build(&file)
-            .map_err(|e| ScenarioError::from(&e))?;
+        let file = rampart::registry::ConfigFile::parse(&text, &origin)?;
+        rampart::registry::Registry::builder().build(&file)?;
         let mut config = file.config().clone();
         let ignored: Vec<String> = config
             .dependencies

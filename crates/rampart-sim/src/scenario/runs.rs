@@ -7,10 +7,11 @@ use std::time::Duration;
 use rampart::registry::{ConfigFile, FileError, Registry};
 use toml::Spanned;
 
-use super::error::{line_column, ScenarioError};
+use super::error::ScenarioError;
 use super::file::{known, Reader};
 use super::raw::RawRun;
 use super::{FallbackKind, FallbackSpec, RunSpec};
+use rampart::registry::locate::line_column;
 
 impl Reader<'_> {
     pub(super) fn runs(
@@ -23,7 +24,7 @@ impl Reader<'_> {
                 self.origin,
                 "a scenario needs at least one run (`[[runs]]`)",
             )
-            .key("runs"));
+            .with_key("runs"));
         }
         raw.into_iter()
             .enumerate()
@@ -220,11 +221,11 @@ impl Place {
                 };
                 ScenarioError::new(reader.origin, message)
                     .at_line(first_line + line - 1, column)
-                    .key(format!("{prefix}: {key}"))
+                    .with_key(format!("{prefix}: {key}"))
             }
             Place::File(origin) => ScenarioError::new(origin, message)
                 .at_line(line, column)
-                .key(key),
+                .with_key(key),
         }
     }
 

@@ -15,7 +15,10 @@ pub struct FileError {
 }
 
 impl FileError {
-    pub(super) fn new(origin: &str, message: impl Into<String>) -> Self {
+    /// An error in `origin` (a file's path, or the name given to a text) that no place
+    /// in it is known for yet; [`at_offset`](Self::at_offset),
+    /// [`at_line`](Self::at_line) and [`with_key`](Self::with_key) say where.
+    pub fn new(origin: &str, message: impl Into<String>) -> Self {
         FileError {
             origin: origin.to_owned(),
             position: None,
@@ -24,12 +27,20 @@ impl FileError {
         }
     }
 
-    pub(super) fn at(mut self, text: &str, offset: usize) -> Self {
+    /// Places the error at byte `offset` of the file's `text`.
+    pub fn at_offset(mut self, text: &str, offset: usize) -> Self {
         self.position = Some(line_column(text, offset));
         self
     }
 
-    pub(super) fn key(mut self, key: impl Into<String>) -> Self {
+    /// Places the error at a line and column (both from 1) already known.
+    pub fn at_line(mut self, line: usize, column: usize) -> Self {
+        self.position = Some((line, column));
+        self
+    }
+
+    /// Names the key at fault, a dotted path such as `dependencies.payment.sla`.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
         self
     }
@@ -75,8 +86,9 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
-/// The line and column (both from 1) of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
+/// The line and column (both from 1, the column in characters) of byte `offset` in
+/// `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(text, offset.min(text.len()));
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
@@ -108,7 +120,9 @@ mod tests {
 
     #[test]
     fn display_has_every_part_it_knows() {
-        let e = FileError::new("f.toml", "bad").at("x\ny", 2).key("a.b");
+        let e = FileError::new("f.toml", "bad")
+            .at_offset("x\ny", 2)
+            .with_key("a.b");
         assert_eq!(e.to_string(), "f.toml:2:1: a.b: bad");
         assert_eq!(FileError::new("f.toml", "bad").to_string(), "f.toml: bad");
     }

@@ -175,15 +175,15 @@ impl ConfigFile {
         let offset = narrow(&self.text, region.clone(), &Needle::Key(last))
             .map_or(region.start, |(offset, _)| offset);
         FileError::new(&self.origin, err.message())
-            .at(&self.text, offset)
-            .key(key)
+            .at_offset(&self.text, offset)
+            .with_key(key)
     }
 
     fn check_within(&self, name: &str, within: &Spanned<String>) -> Result<(), FileError> {
         let error = |message: String| {
             FileError::new(&self.origin, message)
-                .at(&self.text, within.span().start)
-                .key(format!("dependencies.{name}.within"))
+                .at_offset(&self.text, within.span().start)
+                .with_key(format!("dependencies.{name}.within"))
         };
         let parent = within.get_ref();
         if !self.config.dependencies.contains_key(parent) {
@@ -229,8 +229,8 @@ impl ConfigFile {
                     &self.origin,
                     format!("no dependency named `{unknown}` in this file"),
                 )
-                .at(&self.text, offset)
-                .key(format!("health.{probe}")));
+                .at_offset(&self.text, offset)
+                .with_key(format!("health.{probe}")));
             }
         }
         Ok(())
@@ -300,9 +300,9 @@ fn toml_error(
         (None, Some(k)) => Some(k),
         (None, None) => None,
     };
-    let error = FileError::new(origin, message).at(text, offset);
+    let error = FileError::new(origin, message).at_offset(text, offset);
     match path {
-        Some(p) => error.key(p),
+        Some(p) => error.with_key(p),
         None => error,
     }
 }

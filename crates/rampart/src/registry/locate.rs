@@ -4,8 +4,15 @@
 //! has been buffered (as policies are, to read their `policy` tag first), so the table
 //! the error came from is searched line by line. Keys written as `key = value`, one per
 //! line or in inline tables, are found; anything else falls back to the table's start.
+//!
+//! The public functions serve any TOML file read with a [`FileError`] for its
+//! mistakes: the registry's configuration files and the simulator's scenarios.
 
 use std::ops::Range;
+
+pub use super::error::line_column;
+#[cfg(doc)]
+use super::FileError;
 
 /// What to look for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +56,9 @@ pub(super) fn narrow(
 }
 
 /// The key written on the line holding byte `offset`, if the line is `key = value`.
-pub(super) fn key_at_line(text: &str, offset: usize) -> Option<String> {
-    let offset = offset.min(text.len());
-    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+pub fn key_at_line(text: &str, offset: usize) -> Option<String> {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next().unwrap_or("");
     let code = strip_comment(line);
     let eq = code.find('=')?;
@@ -59,38 +66,74 @@ pub(super) fn key_at_line(text: &str, offset: usize) -> Option<String> {
     (!key.is_empty() && !key.starts_with('[')).then(|| unquote(key))
 }
 
-/// The table a byte of the file belongs to, from the closest header above it:
-/// `dependencies.payment`, or `dependencies.payment.policies[1]` for the second
-/// `[[dependencies.payment.policies]]`.
-pub(super) fn header_path(text: &str, offset: usize) -> Option<String> {
-    let before = text.get(..offset.min(text.len()))?;
-    let mut found: Option<(String, bool)> = None;
-    let mut count = 0usize;
-    for line in before.lines() {
+/// The table a byte of the file belongs to, from the closest header above it (or on
+/// its line): `dependencies.payment`, or `dependencies.payment.policies[1]` for the
+/// second `[[dependencies.payment.policies]]`. Each array of tables is counted on its
+/// own, and a sub-table (`[runs.fallbacks]`) keeps its array element's index.
+pub fn header_path(text: &str, offset: usize) -> Option<String> {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let mut current: Option<String> = None;
+    // How many times each array-of-tables header was seen, to index its elements.
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    for line in text[..end].lines() {
         let line = strip_comment(line).trim();
-        if let Some(inner) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
-            let name = inner.trim().to_owned();
-            count = match &found {
-                Some((prev, true)) if *prev == name => count + 1,
-                _ => 0,
+        if let Some(name) = line.strip_prefix("[[").and_then(|l| l.strip_suffix("]]")) {
+            let name = name.trim().to_owned();
+            let index = match arrays.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, count)) => {
+                    *count += 1;
+                    *count - 1
+                }
+                None => {
+                    arrays.push((name.clone(), 1));
+                    0
+                }
             };
-            found = Some((name, true));
-        } else if let Some(inner) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let name = inner.trim().to_owned();
-            // A sub-table of the current array element keeps its count.
-            if !matches!(&found, Some((prev, true)) if name.starts_with(prev.as_str())) {
-                count = 0;
-            }
-            found = Some((name, false));
+            current = Some(format!("{name}[{index}]"));
+        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim();
+            let indexed = arrays.iter().find_map(|(array, count)| {
+                name.strip_prefix(array.as_str())
+                    .filter(|rest| rest.starts_with('.'))
+                    .map(|rest| format!("{array}[{}]{rest}", count - 1))
+            });
+            current = Some(indexed.unwrap_or_else(|| name.to_owned()));
         }
     }
-    found.map(|(name, array)| {
-        if array {
-            format!("{name}[{count}]")
-        } else {
-            name
+    current
+}
+
+/// The dotted key path of the place at byte `offset`: its table ([`header_path`]) and
+/// `key`, or else the key written on its line ([`key_at_line`]).
+pub fn key_path_at(text: &str, offset: usize, key: Option<&str>) -> Option<String> {
+    let table = header_path(text, offset);
+    let key = key.map(str::to_owned).or_else(|| key_at_line(text, offset));
+    match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (Some(t), None) => Some(t),
+        (None, k) => k,
+    }
+}
+
+/// The offset where `key` is first written as a key (`key = ...`), at or after byte
+/// `from`.
+pub fn find_key_from(text: &str, from: usize, key: &str) -> Option<usize> {
+    let mut offset = floor_char_boundary(text, from.min(text.len()));
+    for line in text[offset..].split_inclusive('\n') {
+        if let Some(at) = find_key(strip_comment(line), key) {
+            return Some(offset + at);
         }
-    })
+        offset += line.len();
+    }
+    None
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
 }
 
 /// The line without its comment (a `#` outside a string).
@@ -222,5 +265,54 @@ mod tests {
             Some("sla")
         );
         assert_eq!(key_at_line(TEXT, 0), None);
+    }
+
+    const RUNS: &str = "[traffic]\nrate = 5 # per second\n\n[[runs]]\nname = \"a\"\n\n\
+        [[runs]]\nname = \"b\"\n[runs.fallbacks.payment]\nkind = \"queue\"\n\
+        [[other]]\nx = 1\n[[runs]]\nname = \"c\"\n";
+
+    fn in_runs(s: &str) -> usize {
+        RUNS.find(s).unwrap()
+    }
+
+    #[test]
+    fn key_paths_with_arrays_counted_apart_and_sub_tables() {
+        assert_eq!(
+            key_path_at(RUNS, in_runs("rate"), None).as_deref(),
+            Some("traffic.rate")
+        );
+        assert_eq!(
+            key_path_at(RUNS, in_runs("name = \"b\""), None).as_deref(),
+            Some("runs[1].name")
+        );
+        assert_eq!(
+            key_path_at(RUNS, in_runs("kind"), None).as_deref(),
+            Some("runs[1].fallbacks.payment.kind")
+        );
+        // Another array in between does not reset the count of the first.
+        assert_eq!(
+            key_path_at(RUNS, in_runs("name = \"c\""), None).as_deref(),
+            Some("runs[2].name")
+        );
+        // A header's own line belongs to its table.
+        assert_eq!(
+            header_path(RUNS, in_runs("[traffic]")).as_deref(),
+            Some("traffic")
+        );
+        assert_eq!(key_path_at("", 0, Some("x")).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn keys_are_found_after_an_offset() {
+        assert_eq!(
+            find_key_from(RUNS, 0, "name"),
+            Some(in_runs("name = \"a\""))
+        );
+        assert_eq!(
+            find_key_from(RUNS, in_runs("[[runs]]\nname = \"b\""), "name"),
+            Some(in_runs("name = \"b\""))
+        );
+        assert_eq!(find_key_from(RUNS, 0, "per"), None);
+        assert_eq!(find_key_from(RUNS, 10_000, "name"), None);
     }
 }

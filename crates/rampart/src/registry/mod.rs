@@ -75,7 +75,7 @@
 
 mod error;
 mod file;
-mod locate;
+pub mod locate;
 mod schema;
 
 use std::collections::BTreeMap;
