@@ -1,13 +1,9 @@
 //! Runs the built `rampart` binary and checks what `rampart budget` prints and returns.
 
-use std::process::{Command, Output};
+mod support;
 
-fn rampart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args(args)
-        .output()
-        .expect("the rampart binary runs")
-}
+use std::process::Output;
+use support::rampart;
 
 fn stdout_lines(out: &Output) -> Vec<String> {
     String::from_utf8(out.stdout.clone())
@@ -189,7 +185,7 @@ fn unparsable_duration_is_bad_input() {
 #[test]
 fn missing_flag_is_bad_input() {
     assert_bad_input(&["budget", "--sla", "5s", "--timeout", "2s"], "--overhead");
-    let out = rampart(&[]);
+    let out = rampart::<&str>(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("Usage: rampart <COMMAND>"),

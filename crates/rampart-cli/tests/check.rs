@@ -2,38 +2,14 @@
 //! findings, 2 when the file cannot be read or parsed, and prints each finding with its
 //! arithmetic.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
+use support::{rampart, text, Scratch};
 
 fn rampart_check(path: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .arg("check")
-        .arg(path)
-        .output()
-        .expect("the rampart binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
-}
-
-/// A scratch file holding `content`, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str, content: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("rampart-cli-check-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, content).unwrap();
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    rampart(&[std::ffi::OsStr::new("check"), path.as_os_str()])
 }
 
 #[test]
@@ -50,7 +26,8 @@ fn the_shipped_example_is_clean() {
 
 #[test]
 fn findings_exit_1_with_the_arithmetic() {
-    let file = Scratch::new(
+    let dir = Scratch::new("check-trap");
+    let file = dir.file(
         "trap.toml",
         "[dependencies.payment]\nsla = \"5s\"\n\n[[dependencies.payment.policies]]\n\
          policy = \"retry\"\nmax_attempts = 3\n\
@@ -58,7 +35,7 @@ fn findings_exit_1_with_the_arithmetic() {
          jitter = \"full\"\n\n[[dependencies.payment.policies]]\npolicy = \"timeout\"\n\
          duration = \"2s\"\n",
     );
-    let out = rampart_check(&file.0);
+    let out = rampart_check(&file);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
@@ -74,8 +51,9 @@ fn findings_exit_1_with_the_arithmetic() {
 
 #[test]
 fn a_file_that_cannot_be_parsed_exits_2_naming_the_line() {
-    let file = Scratch::new("broken.toml", "[dependencies.payment]\nsla = 5s\n");
-    let out = rampart_check(&file.0);
+    let dir = Scratch::new("check-broken");
+    let file = dir.file("broken.toml", "[dependencies.payment]\nsla = 5s\n");
+    let out = rampart_check(&file);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(

@@ -2,39 +2,10 @@
 //! summary (or JSON), writes the chart, and exits 2 naming the file, line and key of a
 //! mistake in a scenario.
 
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn rampart(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args(args)
-        .output()
-        .expect("the rampart binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).expect("UTF-8")
-}
-
-/// A scratch folder, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "rampart-cli-simulate-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("a scratch folder");
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{rampart, text, Scratch};
 
 #[test]
 fn a_built_in_prints_its_timeline_and_summary() {
@@ -77,8 +48,8 @@ fn json_with_overrides_is_one_document() {
 
 #[test]
 fn the_chart_is_written_as_svg_and_png() {
-    let dir = Scratch::new("chart");
-    let folder = dir.0.to_str().expect("a UTF-8 path");
+    let dir = Scratch::new("simulate-chart");
+    let folder = dir.path().to_str().expect("a UTF-8 path");
     let out = rampart(&[
         "simulate",
         "retry-storm",
@@ -88,10 +59,10 @@ fn the_chart_is_written_as_svg_and_png() {
         folder,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let svg =
-        std::fs::read_to_string(dir.0.join("rampart-simulate-retry-storm.svg")).expect("the SVG");
+    let svg = std::fs::read_to_string(dir.path().join("rampart-simulate-retry-storm.svg"))
+        .expect("the SVG");
     assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
-    let png = std::fs::read(dir.0.join("rampart-simulate-retry-storm.png")).expect("the PNG");
+    let png = std::fs::read(dir.path().join("rampart-simulate-retry-storm.png")).expect("the PNG");
     assert_eq!(&png[1..4], b"PNG");
     assert!(
         text(&out.stdout).contains("chart: "),
@@ -102,8 +73,8 @@ fn the_chart_is_written_as_svg_and_png() {
 
 #[test]
 fn a_mistake_in_a_scenario_exits_2_naming_file_line_and_key() {
-    let dir = Scratch::new("mistake");
-    let path = dir.0.join("outage.toml");
+    let dir = Scratch::new("simulate-mistake");
+    let path = dir.path().join("outage.toml");
     std::fs::write(
         &path,
         "[scenario]\nname = \"x\"\nduration = \"10s\"\n\n[service]\nworkers = 10\naccept_timeout = \"1s\"\n\n\
@@ -163,8 +134,8 @@ fn a_configuration_file_is_tried_as_one_more_run() {
 
 #[test]
 fn a_configuration_file_with_a_mistake_exits_2_naming_its_line() {
-    let dir = Scratch::new("config");
-    let path = dir.0.join("candidate.toml");
+    let dir = Scratch::new("simulate-config");
+    let path = dir.path().join("candidate.toml");
     std::fs::write(&path, "[dependencies.payment]\nsla = \"-1s\"\n").expect("written");
     let out = rampart(&[
         "simulate",
