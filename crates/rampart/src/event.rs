@@ -29,7 +29,8 @@ pub enum GiveUpReason {
     MaxAttempts,
     /// The maximum elapsed time would be passed.
     MaxElapsed,
-    /// The request-wide deadline leaves no room for another attempt.
+    /// The request-wide deadline leaves no room for another attempt, or cut the last
+    /// one short.
     Deadline,
     /// The shared retry budget is spent.
     BudgetExhausted,

@@ -397,3 +397,30 @@ async fn a_retried_then_successful_call_reports_only_its_retries() {
         assert!(line.contains("\"unavailable\""), "{lines:?}");
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_cut_by_the_deadline_gives_up_for_the_deadline() {
+    // 5 s in all; attempts of 2 s, 100 ms apart: the third is cut at the deadline.
+    let rec = Recorder::new();
+    let p = Pipeline::builder("p")
+        .timeout(secs(5))
+        .retry(constant(ms(100), 3))
+        .timeout(secs(2))
+        .listener(rec.clone())
+        .build()
+        .unwrap();
+    let r = p
+        .call(|| async {
+            tokio::time::sleep(secs(10)).await;
+            Ok::<(), &str>(())
+        })
+        .await;
+    assert_eq!(kind(&r), Some(RejectionKind::DeadlineExceeded));
+    let gave_up: Vec<String> = rec
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("RetryGaveUp"))
+        .collect();
+    assert_eq!(gave_up.len(), 1, "{:?}", rec.lines());
+    assert!(gave_up[0].contains("Deadline"), "{gave_up:?}");
+}

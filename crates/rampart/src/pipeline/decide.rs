@@ -23,6 +23,8 @@ pub(crate) struct Judged {
     pub(crate) retryable: bool,
     pub(crate) hint: Option<Duration>,
     pub(crate) success: bool,
+    /// The request-wide deadline cut the attempt short.
+    pub(crate) deadline: bool,
 }
 
 /// Classifies an outcome; `retries` says which rejections by inner policies to retry.
@@ -43,6 +45,7 @@ where
                 retryable: retries(r.kind()),
                 hint: r.retry_after(),
                 success: false,
+                deadline: r.is_deadline_exceeded(),
             }
         }
     };
@@ -50,6 +53,7 @@ where
         retryable: v.class == OutcomeClass::Failure && v.retryable,
         hint: v.retry_after,
         success: v.class == OutcomeClass::Success,
+        deadline: false,
     }
 }
 
@@ -85,6 +89,8 @@ pub(crate) fn decide(
     if !judged.retryable {
         return Next::Stop(if judged.success {
             None
+        } else if judged.deadline {
+            Some(GiveUpReason::Deadline)
         } else {
             Some(GiveUpReason::NotRetryable)
         });
