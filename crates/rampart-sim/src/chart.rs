@@ -139,16 +139,39 @@ fn seconds(run: &RunReport) -> u32 {
     u32::try_from(run.series.served.len().max(1)).unwrap_or(u32::MAX)
 }
 
-/// Shades the incident (from the first change of a dependency to the last).
-fn incident<DB: DrawingBackend>(
-    chart: &mut ChartContext<
-        '_,
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordu32, plotters::coord::types::RangedCoordu32>,
-    >,
+/// A panel's coordinates: seconds across, a count up.
+type Panel<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordu32, plotters::coord::types::RangedCoordu32>,
+>;
+
+/// A panel of `run` from 0 to `top`, with its caption and axes when there is `text`,
+/// and the incident (from the first change of a dependency to the last) shaded.
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
     report: &Report,
+    run: &RunReport,
     top: u32,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    text: bool,
+) -> Result<Panel<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(12);
+    if text {
+        builder
+            .caption(caption, ("sans-serif", 16))
+            .x_label_area_size(28)
+            .y_label_area_size(52);
+    }
+    let mut chart = builder.build_cartesian_2d(0..seconds(run), 0..top)?;
+    if text {
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("seconds")
+            .draw()?;
+    }
     if let Some((from, to)) = report.incident_ms {
         let (from, to) = ((from / 1000) as u32, (to / 1000) as u32);
         chart.draw_series(std::iter::once(Rectangle::new(
@@ -156,7 +179,7 @@ fn incident<DB: DrawingBackend>(
             INCIDENT.filled(),
         )))?;
     }
-    Ok(())
+    Ok(chart)
 }
 
 fn requests_panel<DB: DrawingBackend>(
@@ -174,26 +197,8 @@ fn requests_panel<DB: DrawingBackend>(
         .max(1)
         * 11
         / 10;
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(12);
-    if text {
-        builder
-            .caption(
-                format!("{}: requests per second", run.name),
-                ("sans-serif", 16),
-            )
-            .x_label_area_size(28)
-            .y_label_area_size(52);
-    }
-    let mut chart = builder.build_cartesian_2d(0..seconds(run), 0..top)?;
-    if text {
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc("seconds")
-            .draw()?;
-    }
-    incident(&mut chart, report, top)?;
+    let caption = format!("{}: requests per second", run.name);
+    let mut chart = panel(area, &caption, report, run, top, text)?;
     for (values, color, label) in [
         (&s.served, SERVED, "served"),
         (&s.degraded, DEGRADED, "degraded"),
@@ -224,23 +229,7 @@ fn pool_panel<DB: DrawingBackend>(
     run: &RunReport,
     text: bool,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let mut builder = ChartBuilder::on(area);
-    builder.margin(12);
-    if text {
-        builder
-            .caption("worker pool in use (%)", ("sans-serif", 16))
-            .x_label_area_size(28)
-            .y_label_area_size(52);
-    }
-    let mut chart = builder.build_cartesian_2d(0..seconds(run), 0..100u32)?;
-    if text {
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc("seconds")
-            .draw()?;
-    }
-    incident(&mut chart, report, 100)?;
+    let mut chart = panel(area, "worker pool in use (%)", report, run, 100, text)?;
     let points = run
         .series
         .utilisation_permille
