@@ -262,19 +262,21 @@ async fn an_oversize_body_gets_413_and_leaves_the_key_unused() {
     );
 }
 
-/// A store that fails on demand, else a memory store.
+/// A memory store that fails on demand, and whose release can answer only after a
+/// yield, as a remote store would.
 #[derive(Debug, Default)]
-struct FlakyStore {
+struct TestStore {
     inner: MemoryStore,
     fail_begin: AtomicBool,
     fail_complete: AtomicBool,
+    slow_release: bool,
 }
 
 fn down() -> StoreError {
     StoreError::unavailable(std::io::Error::other("connection refused"))
 }
 
-impl IdempotencyStore for FlakyStore {
+impl IdempotencyStore for TestStore {
     fn begin<'a>(
         &'a self,
         key: &'a ScopedKey,
@@ -301,13 +303,19 @@ impl IdempotencyStore for FlakyStore {
     }
 
     fn release<'a>(&'a self, key: &'a ScopedKey, lease: Lease) -> StoreFuture<'a, ()> {
-        self.inner.release(key, lease)
+        if !self.slow_release {
+            return self.inner.release(key, lease);
+        }
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            self.inner.release(key, lease).await
+        })
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_store_gets_503_and_the_handler_never_runs() {
-    let store = Arc::new(FlakyStore::default());
+    let store = Arc::new(TestStore::default());
     store.fail_begin.store(true, Ordering::SeqCst);
     let (app, handler) = router(layer_on(store.clone()));
     let (status, headers, _) = send(&app, charge_with("k", "a")).await;
@@ -323,7 +331,7 @@ async fn a_failing_store_gets_503_and_the_handler_never_runs() {
 
 #[tokio::test(start_paused = true)]
 async fn a_response_the_store_could_not_keep_is_returned_and_never_run_again() {
-    let store = Arc::new(FlakyStore::default());
+    let store = Arc::new(TestStore::default());
     store.fail_complete.store(true, Ordering::SeqCst);
     let (app, handler) = router(layer_on(store.clone()));
     let response = app.clone().oneshot(charge_with("k", "a")).await.unwrap();
@@ -562,43 +570,12 @@ async fn a_panicking_handler_releases_the_key() {
     assert!(store.is_empty(), "the in-progress entry is gone");
 }
 
-/// A memory store whose release answers only after a yield, as a remote store would.
-#[derive(Debug, Default)]
-struct SlowReleaseStore {
-    inner: MemoryStore,
-}
-
-impl IdempotencyStore for SlowReleaseStore {
-    fn begin<'a>(
-        &'a self,
-        key: &'a ScopedKey,
-        fingerprint: &'a Fingerprint,
-        ttl: Duration,
-    ) -> StoreFuture<'a, Begin> {
-        self.inner.begin(key, fingerprint, ttl)
-    }
-
-    fn complete<'a>(
-        &'a self,
-        key: &'a ScopedKey,
-        lease: Lease,
-        response: StoredResponse,
-        ttl: Duration,
-    ) -> StoreFuture<'a, ()> {
-        self.inner.complete(key, lease, response, ttl)
-    }
-
-    fn release<'a>(&'a self, key: &'a ScopedKey, lease: Lease) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            tokio::task::yield_now().await;
-            self.inner.release(key, lease).await
-        })
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_request_releases_its_key_in_a_store_that_answers_later() {
-    let store = Arc::new(SlowReleaseStore::default());
+    let store = Arc::new(TestStore {
+        slow_release: true,
+        ..TestStore::default()
+    });
     let (app, handler) = router(layer_on(store.clone()));
     handler.gated.store(true, Ordering::SeqCst);
     let first = tokio::spawn({
