@@ -1,22 +1,32 @@
 //! Time as the policies see it: monotonic nanoseconds from a [`Clock`] that tests drive.
 //!
-//! Synchronous logic (the retry budget's windows, later breakers and limiters) takes its
-//! time from a `Clock` as integer nanoseconds, never `f32` seconds, and never panics
-//! when time appears to go backwards. [`TokioClock`], the default, follows tokio's clock,
-//! so `#[tokio::test(start_paused = true)]` drives it together with async sleeps;
-//! [`ManualClock`] is advanced by hand in synchronous tests and makes blocking sleeps
-//! instant. [`CoarseClock`] trades resolution for speed where a policy reads the clock
-//! on every call (a time-windowed breaker): it is several times cheaper to read than
-//! the precise clock, ticks every few milliseconds, and does not follow paused time.
-//! [`TscClock`] is precise and fast where the CPU has a reliable time-stamp counter (a
-//! rate limiter, which needs nanoseconds on every call), and does not follow paused
-//! time either.
+//! Synchronous logic (a breaker's windows, a limiter's bucket, the retry budget) takes
+//! its time from a `Clock` as integer nanoseconds, never `f32` seconds, and never panics
+//! when time appears to go backwards.
+//!
+//! # The default clock
+//!
+//! A policy made without a clock takes [`default_clock`], chosen once, when the policy
+//! is made:
+//!
+//! - where tokio's clock is paused (inside `#[tokio::test(start_paused = true)]`, or
+//!   after `tokio::time::pause()`), [`TokioClock`], so that paused time drives the
+//!   policy together with async sleeps;
+//! - everywhere else, [`TscClock`]: nanoseconds from the CPU's time-stamp counter, about
+//!   half the cost of the operating system's clock. A breaker with a time window and a
+//!   rate limiter read the clock on every call, so this is most of their cost.
+//!
+//! A test that pauses time *after* making its policies, or makes them outside the
+//! runtime (in a `static`), passes [`TokioClock`] to the policy's `with_clock` (or to
+//! [`PipelineBuilder::clock`](crate::pipeline::PipelineBuilder::clock)). Synchronous
+//! tests use [`ManualClock`], advanced by hand, which also makes blocking sleeps instant.
+//! [`CoarseClock`] is the cheapest to read, at millisecond resolution.
 //!
 //! | clock | resolution | cost of a read | follows tokio's paused time |
 //! |---|---|---|---|
-//! | [`TokioClock`] (default) | nanoseconds | one `clock_gettime` (20-40 ns in VMs) | yes |
+//! | [`TscClock`] (default) | nanoseconds (counter ticks, scaled) | one `rdtsc` and a multiply (5-15 ns) | no |
+//! | [`TokioClock`] (default under paused time) | nanoseconds | one `clock_gettime` (20-40 ns in VMs) | yes |
 //! | [`CoarseClock`] | the kernel tick (1-4 ms on Linux) | 5-10 ns | no |
-//! | [`TscClock`] | nanoseconds (counter ticks, scaled) | one `rdtsc` and a multiply (5-15 ns) | no |
 //! | [`ManualClock`] | nanoseconds | one atomic load | moves only when advanced |
 
 use std::fmt;
@@ -31,6 +41,18 @@ pub trait Clock: Send + Sync + fmt::Debug {
 
     /// Blocks the current thread for `duration` (used by blocking calls only).
     fn sleep_blocking(&self, duration: Duration);
+}
+
+/// A shared clock is a clock, so one clock can serve several policies.
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        (**self).now_nanos()
+    }
+
+    fn sleep_blocking(&self, duration: Duration) {
+        (**self).sleep_blocking(duration);
+    }
 }
 
 /// Converts a duration to nanoseconds, saturating at `u64::MAX` (about 584 years).
@@ -59,7 +81,57 @@ pub(crate) fn poll_sleep_until(
     }
 }
 
-/// The default clock: tokio's `Instant`, which follows paused time in tests.
+/// The clock a policy made without one takes: [`TokioClock`] where tokio's clock is
+/// paused (see [`tokio_time_paused`]), else [`TscClock`]. See the [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// use rampart::clock::{default_clock, Clock};
+/// use std::time::Duration;
+///
+/// #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// async fn main() {
+///     // Made where time is paused: paused time drives it.
+///     let clock = default_clock();
+///     let before = clock.now_nanos();
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+///     assert_eq!(clock.now_nanos() - before, 60_000_000_000);
+/// }
+/// ```
+pub fn default_clock() -> Arc<dyn Clock> {
+    if tokio_time_paused() {
+        Arc::new(TokioClock::new())
+    } else {
+        Arc::new(TscClock::new())
+    }
+}
+
+/// Whether tokio's clock is paused where this is called: on the thread of a runtime
+/// started paused or paused with `tokio::time::pause()` (which needs tokio's
+/// `test-util` feature). Outside a runtime, `false`.
+///
+/// Tokio does not say so itself, so this watches its clock: a paused clock stands still
+/// while the system clock moves, which takes well under a microsecond to see.
+pub fn tokio_time_paused() -> bool {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return false;
+    }
+    let tokio_before = tokio::time::Instant::now();
+    let real_before = std::time::Instant::now();
+    // A running tokio clock reads the system clock, so once the system clock has moved
+    // past `real_before` (at or after `tokio_before`), a running tokio clock has too.
+    // Bounded for a system clock that does not move; then time is not paused.
+    for _ in 0..1_000_000 {
+        if std::time::Instant::now() > real_before {
+            return tokio::time::Instant::now() == tokio_before;
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
+/// Tokio's clock: its `Instant`, which follows paused time in tests.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioClock {
     origin: tokio::time::Instant,
@@ -90,15 +162,14 @@ impl Clock for TokioClock {
     }
 }
 
-/// A fast clock of millisecond resolution for policies that read the clock on every
-/// call; opt in with a policy's `with_clock` constructor.
+/// The cheapest clock to read, at millisecond resolution; opt in with a policy's
+/// `with_clock` constructor.
 ///
 /// On Linux it reads `CLOCK_MONOTONIC_COARSE`, which the kernel updates once per tick
 /// (every 1 to 4 ms), without touching any shared cache line, so two threads reading it
 /// never contend. That resolution is ample for a breaker's time buckets (a second or
 /// more each) and slow-call thresholds (seconds); it is too coarse to time sub-tick
-/// latencies. It does not follow tokio's paused time: tests that pause time keep the
-/// default [`TokioClock`].
+/// latencies. It does not follow tokio's paused time.
 ///
 /// # Examples
 ///
@@ -147,9 +218,9 @@ impl Clock for CoarseClock {
     }
 }
 
-/// A precise clock that reads the CPU's time-stamp counter, for policies that need
-/// nanoseconds on every call (a rate limiter's check); opt in with a policy's
-/// `with_clock` constructor.
+/// A precise clock that reads the CPU's time-stamp counter: the [default](default_clock)
+/// outside paused time, because policies that read the clock on every call (a rate
+/// limiter's check, a breaker's time window) then cost about half as much.
 ///
 /// It reads the counter through the `quanta` crate (as governor does by default) and
 /// scales the ticks to nanoseconds with a calibration made once per process, the first
@@ -158,8 +229,7 @@ impl Clock for CoarseClock {
 /// time-stamp counter, quanta uses the operating system's monotonic clock instead, which
 /// costs what [`TokioClock`] costs. Counters of different cores may disagree by a few
 /// nanoseconds, so two threads can see time step back that much; the policies never
-/// panic on that and only ever refuse more. It does not follow tokio's paused time:
-/// tests that pause time keep the default [`TokioClock`].
+/// panic on that and only ever refuse more. It does not follow tokio's paused time.
 ///
 /// # Examples
 ///
@@ -318,6 +388,31 @@ mod tests {
             counted <= most + most / 10,
             "{counted} ns counted in {most} ns"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn under_paused_time_the_default_clock_is_tokios() {
+        assert!(tokio_time_paused());
+        let c = default_clock();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(c.now_nanos(), 3_000_000_000);
+        tokio::time::resume();
+        assert!(!tokio_time_paused());
+    }
+
+    #[tokio::test]
+    async fn on_a_running_clock_the_default_clock_is_the_counter() {
+        assert!(!tokio_time_paused());
+        let c = default_clock();
+        assert!(format!("{c:?}").starts_with("TscClock"), "{c:?}");
+        tokio::time::pause();
+        assert!(tokio_time_paused());
+    }
+
+    #[test]
+    fn outside_a_runtime_time_is_not_paused() {
+        assert!(!tokio_time_paused());
+        assert!(format!("{:?}", default_clock()).starts_with("TscClock"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,7 +7,7 @@
 use crate::harness::{contended_loop_2t, sync_loop, Case};
 use rampart::circuit::{BreakerConfig, CircuitBreaker};
 use rampart::classify::OutcomeClass;
-use rampart::clock::CoarseClock;
+use rampart::clock::{Clock, CoarseClock, TokioClock};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +19,10 @@ pub const CASES: &[Case] = &[
     Case::new(
         "rampart_breaker_time_window_coarse_clock_call_ok",
         time_window_coarse_clock_call_ok,
+    ),
+    Case::new(
+        "rampart_breaker_time_window_tokio_clock_call_ok",
+        time_window_tokio_clock_call_ok,
     ),
     Case::new(
         "contended_rampart_breaker_count_window_call_ok_2t",
@@ -57,7 +61,7 @@ fn count_window_call_ok(iterations: u64) -> Duration {
     sync_loop(iterations, |x| call_ok(&breaker, x))
 }
 
-/// Failure rate over the last 10 s in 10 buckets, 50 % threshold.
+/// Failure rate over the last 10 s in 10 buckets, 50 % threshold, on the default clock.
 fn time_window_call_ok(iterations: u64) -> Duration {
     let breaker = breaker(BreakerConfig::time_window(Duration::from_secs(10), 10, 0.5));
     sync_loop(iterations, |x| call_ok(&breaker, x))
@@ -65,12 +69,20 @@ fn time_window_call_ok(iterations: u64) -> Duration {
 
 /// The time window of `time_window_call_ok` on the opt-in millisecond clock.
 fn time_window_coarse_clock_call_ok(iterations: u64) -> Duration {
-    let breaker = CircuitBreaker::with_clock(
-        "bench",
-        BreakerConfig::time_window(Duration::from_secs(10), 10, 0.5),
-        Arc::new(CoarseClock::new()),
-    )
-    .expect("the bench breaker config is valid");
+    time_window_on(iterations, Arc::new(CoarseClock::new()))
+}
+
+/// The time window of `time_window_call_ok` on tokio's clock (what a breaker made under
+/// paused time reads): the cost of `Instant::now()`.
+fn time_window_tokio_clock_call_ok(iterations: u64) -> Duration {
+    time_window_on(iterations, Arc::new(TokioClock::new()))
+}
+
+/// The time window of `time_window_call_ok` on `clock`.
+fn time_window_on(iterations: u64, clock: Arc<dyn Clock>) -> Duration {
+    let config = BreakerConfig::time_window(Duration::from_secs(10), 10, 0.5);
+    let breaker = CircuitBreaker::with_clock("bench", config, clock)
+        .expect("the bench breaker config is valid");
     sync_loop(iterations, |x| call_ok(&breaker, x))
 }
 

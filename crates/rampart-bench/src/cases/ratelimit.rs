@@ -5,11 +5,12 @@
 //! token per nanosecond, a 4.3 s bucket), so the figures are the success path's cost.
 //!
 //! Time source: governor's default clock reads the CPU's time-stamp counter through
-//! `quanta`; rampart's default ([`TokioClock`]) reads `Instant::now()`, which costs about
-//! twice the rest of a check. The rampart cases therefore take rampart's own
-//! time-stamp counter clock, [`TscClock`] (passed through `with_clock`, as a user who
-//! cares about these nanoseconds would); `rampart_rate_limit_check_tokio_clock` shows
-//! the default.
+//! `quanta`, and so does rampart's default clock ([`default_clock`]) outside paused
+//! time, so the rampart cases take their limiters' defaults.
+//! `rampart_rate_limit_check_tokio_clock` shows the cost of reading `Instant::now()`
+//! instead ([`TokioClock`], what a limiter made under paused time reads).
+//!
+//! [`default_clock`]: rampart::clock::default_clock
 //!
 //! Keys are hashed with each crate's default in the `*_1024keys` cases: governor's is
 //! std's SipHash-1-3, rampart's is foldhash seeded from the OS per map ([`KeyHasher`]).
@@ -30,7 +31,7 @@
 //! last use).
 
 use crate::harness::{async_loop_mut, contended_loop_2t, sync_loop, Case};
-use rampart::clock::{Clock, TokioClock, TscClock};
+use rampart::clock::{default_clock, Clock, TokioClock};
 use rampart::keyed::KeyedConfig;
 use rampart::rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimiter};
 use std::convert::Infallible;
@@ -100,9 +101,9 @@ const MEMORY_KEYS: u64 = if cfg!(debug_assertions) {
 /// Keys the keyed cases cycle through.
 const KEYS: u64 = 1024;
 
-/// rampart's clock in these cases: the time-stamp counter, as governor reads it.
-fn tsc() -> Arc<dyn Clock> {
-    Arc::new(TscClock::new())
+/// rampart's default clock, for the constructors that take a clock.
+fn clock() -> Arc<dyn Clock> {
+    default_clock()
 }
 
 fn governor_quota() -> governor::Quota {
@@ -113,13 +114,12 @@ fn rampart_quota() -> RateLimitConfig {
     RateLimitConfig::per_second(u32::MAX).with_burst(u32::MAX)
 }
 
-fn rampart_limiter(clock: Arc<dyn Clock>) -> RateLimiter {
-    RateLimiter::with_clock("bench", rampart_quota(), clock).expect("the bench quota is valid")
+fn rampart_limiter() -> RateLimiter {
+    RateLimiter::new("bench", rampart_quota()).expect("the bench quota is valid")
 }
 
 fn rampart_keyed(keyed: KeyedConfig) -> KeyedRateLimiter<u64> {
-    KeyedRateLimiter::with_clock("bench", rampart_quota(), keyed, tsc())
-        .expect("the bench quota is valid")
+    KeyedRateLimiter::new("bench", rampart_quota(), keyed).expect("the bench quota is valid")
 }
 
 fn governor_direct_check(iterations: u64) -> Duration {
@@ -128,12 +128,13 @@ fn governor_direct_check(iterations: u64) -> Duration {
 }
 
 fn rampart_check(iterations: u64) -> Duration {
-    let limiter = rampart_limiter(tsc());
+    let limiter = rampart_limiter();
     sync_loop(iterations, |_| limiter.check().is_ok())
 }
 
 fn rampart_check_tokio_clock(iterations: u64) -> Duration {
-    let limiter = rampart_limiter(Arc::new(TokioClock::new()));
+    let limiter = RateLimiter::with_clock("bench", rampart_quota(), Arc::new(TokioClock::new()))
+        .expect("the bench quota is valid");
     sync_loop(iterations, |_| limiter.check().is_ok())
 }
 
@@ -160,7 +161,7 @@ fn rampart_keyed_check_1024keys_siphash(iterations: u64) -> Duration {
         "bench",
         rampart_quota(),
         KeyedConfig::new(),
-        tsc(),
+        clock(),
         std::collections::hash_map::RandomState::new(),
     )
     .expect("the bench quota is valid");
@@ -188,7 +189,7 @@ fn rampart_keyed_check_1024keys_foldhash(iterations: u64) -> Duration {
         "bench",
         rampart_quota(),
         KeyedConfig::new(),
-        tsc(),
+        clock(),
         foldhash::fast::RandomState::default(),
     )
     .expect("the bench quota is valid");
@@ -204,7 +205,7 @@ fn contended_governor_direct_check_2t(iterations: u64) -> Duration {
 }
 
 fn contended_rampart_check_2t(iterations: u64) -> Duration {
-    let limiter = rampart_limiter(tsc());
+    let limiter = rampart_limiter();
     contended_loop_2t(iterations, &limiter, |l, _| l.check().is_ok())
 }
 

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use rampart::clock::{Clock, TokioClock};
 use rampart::fallback::FallbackChain;
 use rampart::pipeline::PolicyConfig;
 use rampart::registry::{Registry, RegistryConfig};
@@ -18,7 +19,10 @@ use crate::scenario::{FallbackKind, Scenario};
 /// The pipelines and fallbacks of run `run`, one per dependency, all reporting to `log`.
 pub(super) fn links(scenario: &Scenario, run: usize, log: &Log) -> Result<Vec<Link>, StartError> {
     let spec = &scenario.runs[run];
+    // Virtual time drives every policy: the runtime's clock is paused.
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::new());
     let registry = Registry::builder()
+        .clock(Arc::clone(&clock))
         .listener(log.clone())
         .build_from(seeded(&spec.config, scenario.seed, run))
         .map_err(|e| StartError(format!("run `{}`: {e}", spec.name)))?;
@@ -30,6 +34,7 @@ pub(super) fn links(scenario: &Scenario, run: usize, log: &Log) -> Result<Vec<Li
             let pipeline = match registry.pipeline(&dep.name) {
                 Ok(p) => p.clone(),
                 Err(_) => Pipeline::builder(&dep.name)
+                    .clock(Arc::clone(&clock))
                     .without_retry_budget()
                     .listener(log.clone())
                     .build()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::config::AdaptiveConfig;
 use super::core::{Core, Sample};
 use super::permit::{AdaptivePermit, Holder};
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 use crate::error::{Rejection, RejectionKind};
 use crate::event::{Event, EventKind, Listener};
@@ -58,13 +58,13 @@ pub struct AdaptiveSnapshot {
 
 impl AdaptiveLimiter {
     /// A limiter named `name` (the pipeline's name, used in rejections and events) that
-    /// takes its time from tokio's clock.
+    /// takes its time from the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`AdaptiveConfig::validate`].
     pub fn new(name: &str, config: AdaptiveConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, default_clock())
     }
 
     /// A limiter that takes its time from `clock` (a

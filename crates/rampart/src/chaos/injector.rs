@@ -11,7 +11,7 @@ use super::config::ChaosConfig;
 use super::draw::{draw, random_seed, rate, threshold, Stream};
 use super::fault::{Fault, FaultAction};
 use super::schedule::{imposed, needs_clock, Plan};
-use crate::clock::{duration_to_nanos, Clock, TokioClock};
+use crate::clock::{default_clock, duration_to_nanos, Clock};
 use crate::config::{in_range, positive, ConfigError};
 use crate::error::{Error, Rejection, RejectionKind};
 use crate::event::{EventKind, Events, Listener};
@@ -57,13 +57,13 @@ pub struct FaultInjector {
 
 impl FaultInjector {
     /// An injector named `name` (the pipeline's name, used in rejections and events)
-    /// with `config`, on tokio's clock.
+    /// with `config`, on the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`ChaosConfig::validate`].
     pub fn new(name: &str, config: &ChaosConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, default_clock())
     }
 
     /// An injector whose schedules take their time from `clock` (a

@@ -55,7 +55,7 @@
 //! | [`ChaosConfig::latency`] | none |
 //! | [`ChaosConfig::latency_rate`] | 1 (every call, when a latency is set) |
 //! | [`ChaosConfig::seed`] | random per injector |
-//! | clock | [`TokioClock`](crate::clock::TokioClock) |
+//! | clock | [`default_clock`](crate::clock::default_clock): the time-stamp counter, or tokio's clock where time is paused |
 //!
 //! # Examples
 //!

@@ -11,7 +11,7 @@ use super::permit::BreakerPermit;
 use super::plan::Plan;
 use super::state::{BreakerSnapshot, BreakerState};
 use super::window::{Line, Tracker};
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 use crate::error::{Rejection, RejectionKind};
 use crate::event::{EventKind, Listener};
@@ -46,13 +46,13 @@ pub(crate) struct Inner {
 
 impl CircuitBreaker {
     /// A breaker named `name` (the pipeline's name, used in rejections and events) that
-    /// takes its time from tokio's clock.
+    /// takes its time from the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`BreakerConfig::validate`].
     pub fn new(name: &str, config: BreakerConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, std::sync::Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, default_clock())
     }
 
     /// A breaker that takes its time from `clock` (a

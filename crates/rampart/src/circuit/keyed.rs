@@ -79,7 +79,7 @@ use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
 
 use super::{BreakerConfig, BreakerPermit, BreakerSnapshot, CircuitBreaker};
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
 use crate::event::Listener;
@@ -102,13 +102,13 @@ where
     K: Hash + Eq + Clone + Display + Send + Sync + 'static,
 {
     /// Breakers named `"{name}/{key}"`, each with `config`, at most `keyed.max_keys` of
-    /// them live, on tokio's clock.
+    /// them live, on the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`BreakerConfig::validate`] or [`KeyedConfig::validate`].
     pub fn new(name: &str, config: BreakerConfig, keyed: KeyedConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, keyed, Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, keyed, default_clock())
     }
 
     /// Breakers that, like the map holding them, take their time from `clock` (a

@@ -46,10 +46,10 @@
 //! epoch are dropped. A permit from a closed breaker allocates nothing and holds no
 //! reference count.
 //!
-//! The clock read dominates a time window's cost: tokio's precise clock costs 20-40 ns
-//! on virtual machines. A hot time-windowed breaker can take the millisecond
-//! [`CoarseClock`](crate::clock::CoarseClock) instead (5-10 ns, ample for buckets of a
-//! second), at the price of not following tokio's paused time in tests.
+//! The clock read is most of a time window's cost. The [default
+//! clock](crate::clock::default_clock) reads the CPU's time-stamp counter (5-15 ns;
+//! the system clock costs 20-40 ns on virtual machines), or tokio's clock for a breaker
+//! made where time is paused, so that paused-time tests drive it.
 //!
 //! # Examples
 //!

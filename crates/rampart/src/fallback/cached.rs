@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{duration_to_nanos, Clock, TokioClock};
+use crate::clock::{default_clock, duration_to_nanos, Clock};
 use crate::config::ConfigError;
 
 /// The label a [`CachedFallback`] reports unless given another.
@@ -72,8 +72,8 @@ impl<T: Clone + Send> Slot<T> for CacheState<T> {
 ///
 /// A [`FallbackChain`](super::FallbackChain) that holds it (see
 /// [`FallbackChain::cached`](super::FallbackChain::cached)) stores every fresh
-/// success in it, stamped with the time from its [`Clock`] ([`TokioClock`] unless
-/// given another). When the primary fails it serves that value with its age in
+/// success in it, stamped with the time from its [`Clock`] (the [default clock](crate::clock::default_clock)
+/// unless given another). When the primary fails it serves that value with its age in
 /// [`Degradation::age`](super::Degradation::age), unless the value is older than
 /// `max_staleness`: then it declines and the next fallback is tried. Clones share the
 /// same value.
@@ -102,13 +102,13 @@ pub struct CachedFallback<T> {
 }
 
 impl<T> CachedFallback<T> {
-    /// An empty cache whose values are served up to `max_staleness` old, on tokio's clock.
+    /// An empty cache whose values are served up to `max_staleness` old, on the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] for the field `fallback.max_staleness` if it is zero.
     pub fn new(max_staleness: Duration) -> Result<Self, ConfigError> {
-        Self::with_clock(max_staleness, TokioClock::new())
+        Self::with_clock(max_staleness, default_clock())
     }
 
     /// An empty cache like [`new`](Self::new) that takes its time from `clock`.
@@ -243,7 +243,7 @@ impl CacheConfig {
         crate::config::positive("fallback.max_staleness", self.max_staleness)
     }
 
-    /// An empty cache with this configuration, on tokio's clock.
+    /// An empty cache with this configuration, on the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///

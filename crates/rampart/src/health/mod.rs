@@ -91,7 +91,7 @@
 //! | how long a check's result is reused ([`HealthConfig::cache_ttl`]) | 5 s |
 //! | a check is | critical (fails readiness) |
 //! | startup | complete once every startup check passed (at once without any) |
-//! | clock | [`TokioClock`] (follows paused time) |
+//! | clock | [`default_clock`]: the time-stamp counter, or tokio's clock where time is paused |
 
 mod check;
 mod config;
@@ -118,7 +118,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use self::check::Slot;
 use self::report::millis;
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 use crate::flags::Flags;
 use crate::pipeline::Pipeline;
@@ -151,18 +151,18 @@ struct Inner {
 }
 
 impl HealthRegistry {
-    /// A registry with the default [`HealthConfig`], on tokio's clock.
+    /// A registry with the default [`HealthConfig`], on the [default clock](crate::clock::default_clock).
     pub fn new() -> Self {
-        Self::build(HealthConfig::new(), Arc::new(TokioClock::new()))
+        Self::build(HealthConfig::new(), default_clock())
     }
 
-    /// A registry with `config`, on tokio's clock.
+    /// A registry with `config`, on the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`HealthConfig::validate`].
     pub fn with_config(config: HealthConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(config, Arc::new(TokioClock::new()))
+        Self::with_clock(config, default_clock())
     }
 
     /// A registry with `config` that takes its time (cache ages, uptime) from `clock`.

@@ -109,7 +109,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 
 pub use config::{KeyedConfig, MAX_SHARDS};
@@ -167,7 +167,7 @@ where
     K: Hash + Eq + Clone + Send + Sync,
     V: Clone + Send + Sync,
 {
-    /// A map with `config` whose values come from `factory`, on tokio's clock.
+    /// A map with `config` whose values come from `factory`, on the [default clock](crate::clock::default_clock).
     ///
     /// The factory runs under a shard's write lock when a key is missing, so it should
     /// be quick (build a handle, do no I/O) and must not use this map.
@@ -179,7 +179,7 @@ where
         config: KeyedConfig,
         factory: impl Fn(&K) -> V + Send + Sync + 'static,
     ) -> Result<Self, ConfigError> {
-        Self::with_clock(config, factory, Arc::new(TokioClock::new()))
+        Self::with_clock(config, factory, default_clock())
     }
 
     /// A map with `config` whose values come from `factory`, taking time from `clock`.

@@ -10,7 +10,7 @@ use crate::adaptive::AdaptiveConfig;
 use crate::bulkhead::BulkheadConfig;
 use crate::chaos::ChaosConfig;
 use crate::circuit::BreakerConfig;
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 use crate::event::{Events, Listener};
 use crate::flags::Flag;
@@ -149,7 +149,7 @@ impl PipelineBuilder {
         self
     }
 
-    /// The clock for the retry budget and blocking sleeps (default: tokio's clock).
+    /// The clock for the retry budget and blocking sleeps (default: [`default_clock`](crate::clock::default_clock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -182,7 +182,7 @@ impl PipelineBuilder {
                 ),
             ));
         }
-        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(TokioClock::new()));
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(default_clock);
         let policies = cfg
             .policies
             .iter()

@@ -70,7 +70,7 @@ use std::time::Duration;
 use super::config::RateLimitConfig;
 use super::limiter::RateLimitSnapshot;
 use super::shared::{wait, Refusal, Shared};
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
 use crate::event::Listener;
@@ -137,7 +137,7 @@ where
         config: RateLimitConfig,
         keyed: KeyedConfig,
     ) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, keyed, Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, keyed, default_clock())
     }
 
     /// Buckets that, like the map holding them, take their time from `clock`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::config::RateLimitConfig;
 use super::shared::{wait, Bucket, Refusal, Shared};
-use crate::clock::{Clock, TokioClock};
+use crate::clock::{default_clock, Clock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
 use crate::event::Listener;
@@ -69,13 +69,13 @@ impl RateLimitSnapshot {
 
 impl RateLimiter {
     /// A limiter named `name` (the pipeline's name, used in rejections and events) with
-    /// `config`, on tokio's clock.
+    /// `config`, on the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`RateLimitConfig::validate`].
     pub fn new(name: &str, config: RateLimitConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, default_clock())
     }
 
     /// A limiter that takes its time from `clock` (a

@@ -29,13 +29,11 @@
 //! # Time and cost
 //!
 //! The limiters take their time from a [`Clock`](crate::clock::Clock):
-//! [`TokioClock`](crate::clock::TokioClock) by default, so that tests under
-//! `#[tokio::test(start_paused = true)]` drive both the limiter and
-//! [`acquire`](RateLimiter::acquire)'s sleeps. Reading it costs what
-//! `Instant::now()` does (about 25 ns), more than the rest of a check; where that
-//! matters, pass [`TscClock`](crate::clock::TscClock) to `with_clock`: it reads the
-//! CPU's time-stamp counter, as governor does by default, for about half that. A
-//! successful check allocates nothing.
+//! the [default clock](crate::clock::default_clock) reads the CPU's time-stamp counter,
+//! as governor does, for about half the cost of `Instant::now()` (which would be more
+//! than the rest of a check). A limiter made under `#[tokio::test(start_paused = true)]`
+//! takes tokio's clock instead, so paused time drives both the limiter and
+//! [`acquire`](RateLimiter::acquire)'s sleeps. A successful check allocates nothing.
 //!
 //! # How it composes
 //!
@@ -54,7 +52,7 @@
 //! | [`RateLimitConfig::burst`] | the rate (a full period's worth) |
 //! | [`SlidingWindowConfig::window`] | 1 s |
 //! | keyed limits | those of [`KeyedConfig`](crate::keyed::KeyedConfig): 10,000 keys, 10 min idle |
-//! | clock | [`TokioClock`](crate::clock::TokioClock) |
+//! | clock | [`default_clock`](crate::clock::default_clock): the time-stamp counter, or tokio's clock where time is paused |
 //!
 //! # Examples
 //!

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::config::SlidingWindowConfig;
 use super::gcra::Verdict;
-use crate::clock::{duration_to_nanos, Clock, TokioClock};
+use crate::clock::{default_clock, duration_to_nanos, Clock};
 use crate::config::ConfigError;
 use crate::error::{Rejection, RejectionKind};
 use crate::event::{Event, EventKind, Listener};
@@ -158,13 +158,13 @@ pub struct SlidingWindowSnapshot {
 }
 
 impl SlidingWindowLimiter {
-    /// A limiter named `name` with `config`, on tokio's clock.
+    /// A limiter named `name` with `config`, on the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`SlidingWindowConfig::validate`].
     pub fn new(name: &str, config: SlidingWindowConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, default_clock())
     }
 
     /// A limiter that takes its time from `clock`.

@@ -183,7 +183,7 @@ impl RegistryBuilder {
         self
     }
 
-    /// Gives every pipeline `clock` (default: tokio's clock).
+    /// Gives every pipeline `clock` (default: [`default_clock`](crate::clock::default_clock)).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self

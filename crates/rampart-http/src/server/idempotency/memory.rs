@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rampart::clock::{duration_to_nanos, Clock, TokioClock};
+use rampart::clock::{default_clock, duration_to_nanos, Clock};
 
 use super::fingerprint::Fingerprint;
 use super::key::ScopedKey;
@@ -29,7 +29,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// | setting | default |
 /// |---|---|
 /// | capacity | 10,000 entries |
-/// | clock | [`TokioClock`] |
+/// | clock | [`default_clock`](rampart::clock::default_clock): the time-stamp counter, or tokio's clock where time is paused |
 ///
 /// # Examples
 ///
@@ -68,11 +68,11 @@ enum Stage {
 }
 
 impl MemoryStore {
-    /// An empty store of 10,000 entries on tokio's clock.
+    /// An empty store of 10,000 entries on the [default clock](rampart::clock::default_clock).
     pub fn new() -> Self {
         MemoryStore {
             state: Mutex::default(),
-            clock: Arc::new(TokioClock::new()),
+            clock: default_clock(),
             capacity: 10_000,
         }
     }

@@ -49,7 +49,7 @@ use tokio::sync::{oneshot, Notify};
 use self::store::{Entry, Push, Store};
 use self::task::{Job, Task};
 use super::Priority;
-use crate::clock::{duration_to_nanos, Clock, TokioClock};
+use crate::clock::{default_clock, duration_to_nanos, Clock};
 use crate::config::ConfigError;
 use crate::event::{Event, EventKind, Listener};
 
@@ -130,14 +130,14 @@ impl WorkQueueSnapshot {
 
 impl WorkQueue {
     /// A queue named `name` (used in events) whose workers start now on the current
-    /// tokio runtime, taking time from tokio's clock.
+    /// tokio runtime, taking time from the [default clock](crate::clock::default_clock).
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`WorkQueueConfig::validate`], or one naming
     /// `work_queue.workers` when called outside a tokio runtime.
     pub fn new(name: &str, config: WorkQueueConfig) -> Result<Self, ConfigError> {
-        Self::with_clock(name, config, Arc::new(TokioClock::new()))
+        Self::with_clock(name, config, default_clock())
     }
 
     /// A queue that measures the age of its jobs with `clock`.
