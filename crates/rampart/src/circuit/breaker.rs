@@ -11,7 +11,7 @@ use super::permit::BreakerPermit;
 use super::plan::Plan;
 use super::state::{BreakerSnapshot, BreakerState};
 use super::window::{Line, Tracker};
-use crate::clock::{default_clock, Clock};
+use crate::clock::{default_clock, Clock, InlineClock};
 use crate::config::ConfigError;
 use crate::error::{Rejection, RejectionKind};
 use crate::event::{EventKind, Listener};
@@ -30,7 +30,7 @@ pub struct CircuitBreaker {
 pub(crate) struct Inner {
     pub(super) name: std::sync::Arc<str>,
     pub(super) plan: Plan,
-    pub(super) clock: std::sync::Arc<dyn Clock>,
+    pub(super) clock: InlineClock,
     pub(super) listener: OnceLock<std::sync::Arc<dyn Listener>>,
     /// The state word (see [`Word`]): read by every call, written by transitions and
     /// probes only, so it gets lines of its own.
@@ -72,7 +72,7 @@ impl CircuitBreaker {
             inner: Arc::new(Inner {
                 name: name.into(),
                 plan,
-                clock,
+                clock: InlineClock::new(clock),
                 listener: OnceLock::new(),
                 word: Line(AtomicU64::new(Word::new(BreakerState::Closed, 0).0)),
                 deadline: AtomicU64::new(0),

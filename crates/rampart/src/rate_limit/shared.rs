@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::config::RateLimitConfig;
 use super::gcra::Verdict;
 use super::quota::QuotaCell;
-use crate::clock::Clock;
+use crate::clock::{Clock, InlineClock};
 use crate::config::ConfigError;
 use crate::error::{Rejection, RejectionKind};
 use crate::event::{Event, EventKind, Listener};
@@ -39,7 +39,7 @@ pub(super) struct Shared {
     /// The configuration in force, for snapshots (written with the quota).
     config: std::sync::Mutex<RateLimitConfig>,
     pub(super) rejected: AtomicU64,
-    pub(super) clock: Arc<dyn Clock>,
+    pub(super) clock: InlineClock,
     listener: OnceLock<Arc<dyn Listener>>,
 }
 
@@ -55,7 +55,7 @@ impl Shared {
             quota: QuotaCell::new(config.gcra()?),
             config: std::sync::Mutex::new(config),
             rejected: AtomicU64::new(0),
-            clock,
+            clock: InlineClock::new(clock),
             listener: OnceLock::new(),
         })
     }
