@@ -14,7 +14,7 @@ use super::node::Flow;
 use super::stage::Env;
 use super::Policy;
 use crate::adaptive::AdaptivePermit;
-use crate::bulkhead::{Bulkhead, BulkheadPermit};
+use crate::bulkhead::{Bulkhead, BulkheadPermit, BulkheadPermitRef};
 use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, OutcomeClass};
 use crate::error::{Error, Rejection, RejectionKind};
@@ -23,13 +23,18 @@ use crate::shed::{current_priority, Priority, ShedPermit};
 /// A bulkhead's queue, waited in: boxed, so that only calls that wait pay for it.
 type Queued = Pin<Box<dyn Future<Output = Result<BulkheadPermit, Rejection>> + Send>>;
 
-/// What an admitting stage holds while its call runs.
-pub(crate) enum Held {
+/// What an admitting stage holds while its call runs, borrowing from the pipeline
+/// for `'s` where it can.
+pub(crate) enum Held<'s> {
     /// A breaker's permit, to record the outcome on. Dropped unrecorded (cancellation),
     /// a half-open probe gives its slot back.
     Breaker(BreakerPermit),
-    /// A bulkhead slot, given back when dropped.
-    Bulkhead { _slot: BulkheadPermit },
+    /// A bulkhead slot, given back when dropped. It borrows the bulkhead rather than
+    /// holding a reference count: a call that succeeds at once then does two atomic
+    /// operations fewer (the count's increment and decrement).
+    Bulkhead { _slot: BulkheadPermitRef<'s> },
+    /// A bulkhead slot granted after waiting in its queue, given back when dropped.
+    Waited { _slot: BulkheadPermit },
     /// A place in a bulkhead's queue; dropping it leaves the queue.
     Queued(Queued),
     /// A request counted in flight by a load shedder until dropped.
@@ -41,11 +46,11 @@ pub(crate) enum Held {
 /// Before the inner stage first runs: [`Flow::Again`] once the call is admitted. With
 /// no slot to hold a permit in (a chain that holds nothing), the call passes.
 #[inline(always)]
-pub(super) fn admit<F, C, T, E>(
-    policy: &Policy,
-    slot: Option<&mut Option<Held>>,
+pub(super) fn admit<'s, F, C, T, E>(
+    policy: &'s Policy,
+    slot: Option<&mut Option<Held<'s>>>,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'s, '_, F, C, T, E>,
 ) -> Flow {
     let checked = match policy {
         Policy::RateLimit(l) => Some(l.check()),
@@ -69,7 +74,7 @@ pub(super) fn admit<F, C, T, E>(
         Policy::Adaptive(a) => a.try_acquire_owned().map(Held::Adaptive),
         Policy::Bulkhead(b) => match slot.take() {
             Some(Held::Queued(q)) => return wait_in_queue(q, slot, cx, env),
-            _ => match b.try_take_permit() {
+            _ => match b.try_take_ref() {
                 Some(p) => Ok(Held::Bulkhead { _slot: p }),
                 None if b.queues() => return wait_in_queue(enqueue(b), slot, cx, env),
                 None => Err(b.rejection()),
@@ -91,8 +96,8 @@ pub(super) fn admit<F, C, T, E>(
 #[inline(always)]
 pub(super) fn release<F, C, T, E>(
     policy: &Policy,
-    slot: Option<&mut Option<Held>>,
-    env: &mut Env<'_, F, C, T, E>,
+    slot: Option<&mut Option<Held<'_>>>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) where
     C: Classify<T, E>,
     E: fmt::Debug,
@@ -130,8 +135,11 @@ pub(super) fn sample<C, T, E>(
     }
 }
 
-fn record<F, C, T, E>(breaker: &CircuitBreaker, permit: BreakerPermit, env: &Env<'_, F, C, T, E>)
-where
+fn record<F, C, T, E>(
+    breaker: &CircuitBreaker,
+    permit: BreakerPermit,
+    env: &Env<'_, '_, F, C, T, E>,
+) where
     C: Classify<T, E>,
     E: fmt::Debug,
 {
@@ -149,13 +157,13 @@ fn enqueue(bulkhead: &Bulkhead) -> Queued {
 
 fn wait_in_queue<F, C, T, E>(
     mut queued: Queued,
-    slot: &mut Option<Held>,
+    slot: &mut Option<Held<'_>>,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow {
     match queued.as_mut().poll(cx) {
         Poll::Ready(Ok(permit)) => {
-            *slot = Some(Held::Bulkhead { _slot: permit });
+            *slot = Some(Held::Waited { _slot: permit });
             Flow::Again
         }
         Poll::Ready(Err(rejection)) => reject(rejection, env),
@@ -166,7 +174,7 @@ fn wait_in_queue<F, C, T, E>(
     }
 }
 
-fn reject<F, C, T, E>(rejection: Rejection, env: &mut Env<'_, F, C, T, E>) -> Flow {
+fn reject<F, C, T, E>(rejection: Rejection, env: &mut Env<'_, '_, F, C, T, E>) -> Flow {
     *env.out = Some(Err(Error::Rejected(rejection)));
     Flow::Return(Poll::Ready(()))
 }

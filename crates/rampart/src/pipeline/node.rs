@@ -30,7 +30,7 @@ use crate::timeout::Limit;
 /// (a breaker's permit, a bulkhead slot), and in a [`Full`] chain the hedge variant
 /// too (hedged attempts). One variant at a time,
 /// so a stage is as small in either mode.
-enum Run<M: Mode, I, T, E> {
+enum Run<'s, M: Mode, I, T, E> {
     Idle,
     Timeout(Limit),
     Retry(RetryRun),
@@ -41,7 +41,7 @@ enum Run<M: Mode, I, T, E> {
     /// it let this call through; what it handed out is held until the call ends.
     Admit {
         admitted: bool,
-        held: M::Held,
+        held: M::Held<'s>,
     },
 }
 
@@ -51,16 +51,17 @@ enum Run<M: Mode, I, T, E> {
 pub(crate) trait Mode {
     /// Where a hedging stage keeps its attempts.
     type Hedge<I, T, E>;
-    /// Where an admitting stage keeps what it holds.
-    type Held;
+    /// Where an admitting stage keeps what it holds, borrowed from the pipeline for
+    /// `'s`.
+    type Held<'s>;
     /// An empty hedge slot.
     fn no_hedge<I, T, E>() -> Self::Hedge<I, T, E>;
     /// An empty admission slot.
-    fn no_held() -> Self::Held;
+    fn no_held<'s>() -> Self::Held<'s>;
     /// The hedge state, if this mode has one.
     fn hedge<I, T, E>(slot: &mut Self::Hedge<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>>;
     /// The admission slot, if this mode has one.
-    fn held(slot: &mut Self::Held) -> Option<&mut Option<Held>>;
+    fn held<'a, 's>(slot: &'a mut Self::Held<'s>) -> Option<&'a mut Option<Held<'s>>>;
 }
 
 /// A hedge's state: `None` until the first attempt needs company.
@@ -75,11 +76,11 @@ pub(crate) enum Holding {}
 
 impl Mode for Holding {
     type Hedge<I, T, E> = ();
-    type Held = Option<Held>;
+    type Held<'s> = Option<Held<'s>>;
     #[inline(always)]
     fn no_hedge<I, T, E>() {}
     #[inline(always)]
-    fn no_held() -> Option<Held> {
+    fn no_held<'s>() -> Self::Held<'s> {
         None
     }
     #[inline(always)]
@@ -87,7 +88,7 @@ impl Mode for Holding {
         None
     }
     #[inline(always)]
-    fn held(slot: &mut Option<Held>) -> Option<&mut Option<Held>> {
+    fn held<'a, 's>(slot: &'a mut Self::Held<'s>) -> Option<&'a mut Option<Held<'s>>> {
         Some(slot)
     }
 }
@@ -97,30 +98,30 @@ pub(crate) enum Full {}
 
 impl Mode for Plain {
     type Hedge<I, T, E> = ();
-    type Held = ();
+    type Held<'s> = ();
     #[inline(always)]
     fn no_hedge<I, T, E>() {}
     #[inline(always)]
-    fn no_held() {}
+    fn no_held<'s>() -> Self::Held<'s> {}
     #[inline(always)]
     fn hedge<I, T, E>(_: &mut ()) -> Option<&mut HedgeSlot<I, T, E>> {
         None
     }
     #[inline(always)]
-    fn held(_: &mut ()) -> Option<&mut Option<Held>> {
+    fn held<'a, 's>(_: &'a mut Self::Held<'s>) -> Option<&'a mut Option<Held<'s>>> {
         None
     }
 }
 
 impl Mode for Full {
     type Hedge<I, T, E> = HedgeSlot<I, T, E>;
-    type Held = Option<Held>;
+    type Held<'s> = Option<Held<'s>>;
     #[inline(always)]
     fn no_hedge<I, T, E>() -> HedgeSlot<I, T, E> {
         None
     }
     #[inline(always)]
-    fn no_held() -> Option<Held> {
+    fn no_held<'s>() -> Self::Held<'s> {
         None
     }
     #[inline(always)]
@@ -128,7 +129,7 @@ impl Mode for Full {
         Some(slot)
     }
     #[inline(always)]
-    fn held(slot: &mut Option<Held>) -> Option<&mut Option<Held>> {
+    fn held<'a, 's>(slot: &'a mut Self::Held<'s>) -> Option<&'a mut Option<Held<'s>>> {
         Some(slot)
     }
 }
@@ -142,10 +143,10 @@ struct RetryRun {
 
 pin_project_lite::pin_project! {
     /// A stage that behaves as the policy at its depth.
-    pub(crate) struct Node<I, T, E, M: Mode> {
+    pub(crate) struct Node<'s, I, T, E, M: Mode> {
         #[pin]
         inner: I,
-        run: Run<M, I, T, E>,
+        run: Run<'s, M, I, T, E>,
     }
 }
 
@@ -157,9 +158,9 @@ pub(crate) enum Flow {
     Return(Poll<()>),
 }
 
-impl<F, C, T, E, I, M> Step<F, C, T, E> for Node<I, T, E, M>
+impl<'s, F, C, T, E, I, M> Step<'s, F, C, T, E> for Node<'s, I, T, E, M>
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
     M: Mode,
     C: Classify<T, E>,
     E: fmt::Debug,
@@ -178,7 +179,7 @@ where
     fn poll_step(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        env: &mut Env<'_, F, C, T, E>,
+        env: &mut Env<'s, '_, F, C, T, E>,
         depth: usize,
     ) -> Poll<()> {
         let shared = env.shared;
@@ -246,7 +247,7 @@ where
     }
 }
 
-impl<M: Mode, I, T, E> Run<M, I, T, E> {
+impl<M: Mode, I, T, E> Run<'_, M, I, T, E> {
     fn start(policy: &Policy) -> Self {
         match policy {
             Policy::Timeout(_) => Run::Timeout(Limit::new()),
@@ -273,15 +274,15 @@ impl<M: Mode, I, T, E> Run<M, I, T, E> {
 
 /// After polling under a timeout: the result, or the rejection once time is up.
 #[inline]
-fn timeout_after<F, C, T, E, I>(
+fn timeout_after<'s, F, C, T, E, I>(
     inner: Pin<&mut I>,
     limit: &Limit,
     d: Duration,
     res: Poll<()>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
 {
     if res.is_ready() {
         return Flow::Return(res);
@@ -298,13 +299,13 @@ where
 }
 
 #[inline(never)]
-fn timed_out<F, C, T, E, I>(
+fn timed_out<'s, F, C, T, E, I>(
     mut inner: Pin<&mut I>,
     limit: &Limit,
     d: Duration,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
 {
     inner.set(I::fresh());
     let shared = env.shared;
@@ -323,7 +324,7 @@ fn timed_out<F, C, T, E, I>(
 
 /// Before polling under a retry: wait out a backoff sleep.
 #[inline]
-fn retry_before<F, C, T, E>(run: &mut RetryRun, env: &mut Env<'_, F, C, T, E>) -> Flow {
+fn retry_before<F, C, T, E>(run: &mut RetryRun, env: &mut Env<'_, '_, F, C, T, E>) -> Flow {
     if let Some(wake) = run.wake_at {
         if !env.timers.passed(wake) {
             env.timers.register(wake);
@@ -337,15 +338,15 @@ fn retry_before<F, C, T, E>(run: &mut RetryRun, env: &mut Env<'_, F, C, T, E>) -
 
 /// After polling under a retry: return the outcome or schedule the next attempt.
 #[inline]
-fn retry_after<F, C, T, E, I>(
+fn retry_after<'s, F, C, T, E, I>(
     inner: Pin<&mut I>,
     run: &mut RetryRun,
     policy: &RetryPolicy,
     res: Poll<()>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
     C: Classify<T, E>,
     E: fmt::Debug,
 {
@@ -369,14 +370,14 @@ where
 }
 
 #[inline(never)]
-fn retry_failed<F, C, T, E, I>(
+fn retry_failed<'s, F, C, T, E, I>(
     mut inner: Pin<&mut I>,
     run: &mut RetryRun,
     policy: &RetryPolicy,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
     C: Classify<T, E>,
     E: fmt::Debug,
 {
