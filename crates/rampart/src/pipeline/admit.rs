@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -41,6 +42,43 @@ pub(crate) enum Held<'s> {
     Shed { _slot: ShedPermit<'static> },
     /// A slot of an adaptive limit, to report the call's latency on.
     Adaptive(AdaptivePermit<'static>),
+}
+
+/// An admitting stage's slot for what it holds.
+///
+/// Its drop looks inline whether anything is still held, and calls out to drop it
+/// only then: a call that ran to the end gave everything back already, so its chain
+/// drops with one compare per admitting stage instead of one call each (about 20
+/// instructions fewer per call of the default pipeline).
+pub(crate) struct Slot<'s>(ManuallyDrop<Option<Held<'s>>>);
+
+impl<'s> Slot<'s> {
+    /// A slot that holds nothing.
+    #[inline(always)]
+    pub(crate) const fn empty() -> Self {
+        Slot(ManuallyDrop::new(None))
+    }
+
+    /// What the slot holds.
+    #[inline(always)]
+    pub(crate) fn get(&mut self) -> &mut Option<Held<'s>> {
+        &mut self.0
+    }
+}
+
+impl Drop for Slot<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            drop_held(self.0.take());
+        }
+    }
+}
+
+/// Gives back what a slot held (a call dropped before it ended).
+#[inline(never)]
+fn drop_held(held: Option<Held<'_>>) {
+    drop(held);
 }
 
 /// Before the inner stage first runs: [`Flow::Again`] once the call is admitted. With
@@ -105,7 +143,9 @@ pub(super) fn release<F, C, T, E>(
     match (policy, slot.and_then(Option::take)) {
         (Policy::Breaker(b), Some(Held::Breaker(permit))) => record(b, permit, env),
         (_, Some(Held::Adaptive(permit))) => sample(permit, env.classifier, env.out.as_ref()),
-        _ => {}
+        // Dropped here by its own type, so its release is inlined.
+        (_, Some(Held::Bulkhead { _slot: slot })) => drop(slot),
+        (_, held) => drop(held),
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::admit::{admit, release, Held};
+use super::admit::{admit, release, Held, Slot};
 use super::chaos::{chaos_before, ChaosRun};
 use super::decide::{conclude, decide, judge, retry_succeeded, Conclusion, Times};
 use super::hedging::{hedge_after, hedge_rest, HedgeRun};
@@ -76,12 +76,12 @@ pub(crate) enum Holding {}
 
 impl Mode for Holding {
     type Hedge<I, T, E> = ();
-    type Held<'s> = Option<Held<'s>>;
+    type Held<'s> = Slot<'s>;
     #[inline(always)]
     fn no_hedge<I, T, E>() {}
     #[inline(always)]
     fn no_held<'s>() -> Self::Held<'s> {
-        None
+        Slot::empty()
     }
     #[inline(always)]
     fn hedge<I, T, E>(_: &mut ()) -> Option<&mut HedgeSlot<I, T, E>> {
@@ -89,7 +89,7 @@ impl Mode for Holding {
     }
     #[inline(always)]
     fn held<'a, 's>(slot: &'a mut Self::Held<'s>) -> Option<&'a mut Option<Held<'s>>> {
-        Some(slot)
+        Some(slot.get())
     }
 }
 
@@ -115,14 +115,14 @@ impl Mode for Plain {
 
 impl Mode for Full {
     type Hedge<I, T, E> = HedgeSlot<I, T, E>;
-    type Held<'s> = Option<Held<'s>>;
+    type Held<'s> = Slot<'s>;
     #[inline(always)]
     fn no_hedge<I, T, E>() -> HedgeSlot<I, T, E> {
         None
     }
     #[inline(always)]
     fn no_held<'s>() -> Self::Held<'s> {
-        None
+        Slot::empty()
     }
     #[inline(always)]
     fn hedge<I, T, E>(slot: &mut HedgeSlot<I, T, E>) -> Option<&mut HedgeSlot<I, T, E>> {
@@ -130,7 +130,7 @@ impl Mode for Full {
     }
     #[inline(always)]
     fn held<'a, 's>(slot: &'a mut Self::Held<'s>) -> Option<&'a mut Option<Held<'s>>> {
-        Some(slot)
+        Some(slot.get())
     }
 }
 
