@@ -161,6 +161,16 @@ impl Bulkhead {
             .then(|| BulkheadPermit::new(Arc::clone(&self.inner)))
     }
 
+    /// A slot borrowing this bulkhead if one is free now, or `None` (no event, no
+    /// count: the caller decides whether to queue or reject). No reference count is
+    /// touched, unlike [`try_take_permit`](Self::try_take_permit).
+    #[inline]
+    pub(crate) fn try_take_ref(&self) -> Option<BulkheadPermitRef<'_>> {
+        self.inner
+            .try_take()
+            .then(|| BulkheadPermitRef::new(&self.inner))
+    }
+
     /// Whether calls may wait for a permit.
     #[inline]
     pub(crate) fn queues(&self) -> bool {

@@ -185,20 +185,28 @@ impl CountRing {
         }
     }
 
+    /// True when the window holds `size` outcomes and none failed or was slow: a
+    /// success recorded now would evict a success and change nothing. A failure
+    /// racing with it may already hold a position without its bit counted yet; the
+    /// success then counts as the one just before it.
+    #[inline(always)]
+    pub(super) fn full_of_successes(&self) -> bool {
+        let at = &*self.at;
+        if at.ones.load(SeqCst) != 0 {
+            return false;
+        }
+        let base = at.base.load(SeqCst);
+        at.pos.load(SeqCst).wrapping_sub(base) >= self.size
+    }
+
     /// Records one outcome; true when the rule must look (a failure, a slow call, or the
     /// call that brings the window up to the minimum).
     #[inline]
     pub(super) fn record(&self, failed: bool, slow: bool) -> bool {
-        let at = &*self.at;
-        if !failed && !slow && at.ones.load(SeqCst) == 0 {
-            // A success in a full window of successes: it would evict a success. A
-            // failure racing with it may already hold a position without its bit
-            // counted yet; this success then counts as the one just before it.
-            let base = at.base.load(SeqCst);
-            if at.pos.load(SeqCst).wrapping_sub(base) >= self.size {
-                return false;
-            }
+        if !failed && !slow && self.full_of_successes() {
+            return false;
         }
+        let at = &*self.at;
         let p = at.pos.fetch_add(1, SeqCst);
         let index = p & self.mask;
         put(&self.failed, &at.ones, index, failed);

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -14,7 +15,7 @@ use super::node::Flow;
 use super::stage::Env;
 use super::Policy;
 use crate::adaptive::AdaptivePermit;
-use crate::bulkhead::{Bulkhead, BulkheadPermit};
+use crate::bulkhead::{Bulkhead, BulkheadPermit, BulkheadPermitRef};
 use crate::circuit::{BreakerPermit, CircuitBreaker};
 use crate::classify::{Classify, OutcomeClass};
 use crate::error::{Error, Rejection, RejectionKind};
@@ -23,13 +24,20 @@ use crate::shed::{current_priority, Priority, ShedPermit};
 /// A bulkhead's queue, waited in: boxed, so that only calls that wait pay for it.
 type Queued = Pin<Box<dyn Future<Output = Result<BulkheadPermit, Rejection>> + Send>>;
 
-/// What an admitting stage holds while its call runs.
-pub(crate) enum Held {
+/// What an admitting stage holds while its call runs, borrowing from the pipeline
+/// for `'s` where it can.
+// A plain tag, for the same reason as `Policy`'s (10 instructions per call).
+#[repr(u8)]
+pub(crate) enum Held<'s> {
     /// A breaker's permit, to record the outcome on. Dropped unrecorded (cancellation),
     /// a half-open probe gives its slot back.
     Breaker(BreakerPermit),
-    /// A bulkhead slot, given back when dropped.
-    Bulkhead { _slot: BulkheadPermit },
+    /// A bulkhead slot, given back when dropped. It borrows the bulkhead rather than
+    /// holding a reference count: a call that succeeds at once then does two atomic
+    /// operations fewer (the count's increment and decrement).
+    Bulkhead { _slot: BulkheadPermitRef<'s> },
+    /// A bulkhead slot granted after waiting in its queue, given back when dropped.
+    Waited { _slot: BulkheadPermit },
     /// A place in a bulkhead's queue; dropping it leaves the queue.
     Queued(Queued),
     /// A request counted in flight by a load shedder until dropped.
@@ -38,14 +46,51 @@ pub(crate) enum Held {
     Adaptive(AdaptivePermit<'static>),
 }
 
+/// An admitting stage's slot for what it holds.
+///
+/// Its drop looks inline whether anything is still held, and calls out to drop it
+/// only then: a call that ran to the end gave everything back already, so its chain
+/// drops with one compare per admitting stage instead of one call each (about 20
+/// instructions fewer per call of the default pipeline).
+pub(crate) struct Slot<'s>(ManuallyDrop<Option<Held<'s>>>);
+
+impl<'s> Slot<'s> {
+    /// A slot that holds nothing.
+    #[inline(always)]
+    pub(crate) const fn empty() -> Self {
+        Slot(ManuallyDrop::new(None))
+    }
+
+    /// What the slot holds.
+    #[inline(always)]
+    pub(crate) fn get(&mut self) -> &mut Option<Held<'s>> {
+        &mut self.0
+    }
+}
+
+impl Drop for Slot<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            drop_held(self.0.take());
+        }
+    }
+}
+
+/// Gives back what a slot held (a call dropped before it ended).
+#[inline(never)]
+fn drop_held(held: Option<Held<'_>>) {
+    drop(held);
+}
+
 /// Before the inner stage first runs: [`Flow::Again`] once the call is admitted. With
 /// no slot to hold a permit in (a chain that holds nothing), the call passes.
 #[inline(always)]
-pub(super) fn admit<F, C, T, E>(
-    policy: &Policy,
-    slot: Option<&mut Option<Held>>,
+pub(super) fn admit<'s, F, C, T, E>(
+    policy: &'s Policy,
+    slot: Option<&mut Option<Held<'s>>>,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'s, '_, F, C, T, E>,
 ) -> Flow {
     let checked = match policy {
         Policy::RateLimit(l) => Some(l.check()),
@@ -67,13 +112,22 @@ pub(super) fn admit<F, C, T, E>(
             .try_acquire_owned(current_priority().unwrap_or(Priority::Normal))
             .map(|p| Held::Shed { _slot: p }),
         Policy::Adaptive(a) => a.try_acquire_owned().map(Held::Adaptive),
-        Policy::Bulkhead(b) => match slot.take() {
-            Some(Held::Queued(q)) => return wait_in_queue(q, slot, cx, env),
-            _ => match b.try_take_permit() {
-                Some(p) => Ok(Held::Bulkhead { _slot: p }),
-                None if b.queues() => return wait_in_queue(enqueue(b), slot, cx, env),
-                None => Err(b.rejection()),
-            },
+        // The slot is looked at rather than taken, and a free slot written straight
+        // into it: moving it out and back, and the slot through the `Result` below,
+        // cost a call that does not queue about 20 instructions.
+        Policy::Bulkhead(_) if matches!(slot, Some(Held::Queued(_))) => {
+            return wait_in_queue(slot, cx, env)
+        }
+        Policy::Bulkhead(b) => match b.try_take_ref() {
+            Some(p) => {
+                *slot = Some(Held::Bulkhead { _slot: p });
+                return Flow::Again;
+            }
+            None if b.queues() => {
+                *slot = Some(Held::Queued(enqueue(b)));
+                return wait_in_queue(slot, cx, env);
+            }
+            None => Err(b.rejection()),
         },
         _ => return Flow::Again,
     };
@@ -91,8 +145,8 @@ pub(super) fn admit<F, C, T, E>(
 #[inline(always)]
 pub(super) fn release<F, C, T, E>(
     policy: &Policy,
-    slot: Option<&mut Option<Held>>,
-    env: &mut Env<'_, F, C, T, E>,
+    slot: Option<&mut Option<Held<'_>>>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) where
     C: Classify<T, E>,
     E: fmt::Debug,
@@ -100,7 +154,9 @@ pub(super) fn release<F, C, T, E>(
     match (policy, slot.and_then(Option::take)) {
         (Policy::Breaker(b), Some(Held::Breaker(permit))) => record(b, permit, env),
         (_, Some(Held::Adaptive(permit))) => sample(permit, env.classifier, env.out.as_ref()),
-        _ => {}
+        // Dropped here by its own type, so its release is inlined.
+        (_, Some(Held::Bulkhead { _slot: slot })) => drop(slot),
+        (_, held) => drop(held),
     }
 }
 
@@ -130,8 +186,14 @@ pub(super) fn sample<C, T, E>(
     }
 }
 
-fn record<F, C, T, E>(breaker: &CircuitBreaker, permit: BreakerPermit, env: &Env<'_, F, C, T, E>)
-where
+/// Inlined with [`record_outcome`] into the stage's release: out of line, the two
+/// calls and the permit's copies cost a recorded success 26 instructions more.
+#[inline(always)]
+fn record<F, C, T, E>(
+    breaker: &CircuitBreaker,
+    permit: BreakerPermit,
+    env: &Env<'_, '_, F, C, T, E>,
+) where
     C: Classify<T, E>,
     E: fmt::Debug,
 {
@@ -147,26 +209,31 @@ fn enqueue(bulkhead: &Bulkhead) -> Queued {
     Box::pin(async move { bulkhead.acquire().await })
 }
 
+/// Polls the place in a bulkhead's queue that `slot` holds (its only callers put one
+/// there); the slot holds the granted permit once it is, and nothing once the queue
+/// turned the call away.
 fn wait_in_queue<F, C, T, E>(
-    mut queued: Queued,
-    slot: &mut Option<Held>,
+    slot: &mut Option<Held<'_>>,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow {
+    let Some(Held::Queued(queued)) = slot else {
+        return Flow::Again;
+    };
     match queued.as_mut().poll(cx) {
         Poll::Ready(Ok(permit)) => {
-            *slot = Some(Held::Bulkhead { _slot: permit });
+            *slot = Some(Held::Waited { _slot: permit });
             Flow::Again
         }
-        Poll::Ready(Err(rejection)) => reject(rejection, env),
-        Poll::Pending => {
-            *slot = Some(Held::Queued(queued));
-            Flow::Return(Poll::Pending)
+        Poll::Ready(Err(rejection)) => {
+            *slot = None;
+            reject(rejection, env)
         }
+        Poll::Pending => Flow::Return(Poll::Pending),
     }
 }
 
-fn reject<F, C, T, E>(rejection: Rejection, env: &mut Env<'_, F, C, T, E>) -> Flow {
+fn reject<F, C, T, E>(rejection: Rejection, env: &mut Env<'_, '_, F, C, T, E>) -> Flow {
     *env.out = Some(Err(Error::Rejected(rejection)));
     Flow::Return(Poll::Ready(()))
 }

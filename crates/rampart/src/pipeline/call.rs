@@ -17,11 +17,12 @@ use crate::classify::Classify;
 use crate::clock::poll_sleep_until;
 use crate::error::Error;
 
-type N<I, T, E, M> = Node<I, T, E, M>;
-type Chain1<Fut, T, E, M> = N<Leaf<Fut>, T, E, M>;
-type Chain2<Fut, T, E, M> = N<Chain1<Fut, T, E, M>, T, E, M>;
-type Chain4<Fut, T, E, M> = N<N<Chain2<Fut, T, E, M>, T, E, M>, T, E, M>;
-type Chain8<Fut, T, E, M> = N<N<N<N<Chain4<Fut, T, E, M>, T, E, M>, T, E, M>, T, E, M>, T, E, M>;
+type N<'s, I, T, E, M> = Node<'s, I, T, E, M>;
+type Chain1<'s, Fut, T, E, M> = N<'s, Leaf<Fut>, T, E, M>;
+type Chain2<'s, Fut, T, E, M> = N<'s, Chain1<'s, Fut, T, E, M>, T, E, M>;
+type Chain4<'s, Fut, T, E, M> = N<'s, N<'s, Chain2<'s, Fut, T, E, M>, T, E, M>, T, E, M>;
+type Chain8<'s, Fut, T, E, M> =
+    N<'s, N<'s, N<'s, N<'s, Chain4<'s, Fut, T, E, M>, T, E, M>, T, E, M>, T, E, M>, T, E, M>;
 
 pin_project_lite::pin_project! {
     /// The nest of stages, as deep as the pipeline needs: a shallow pipeline pays for
@@ -29,16 +30,16 @@ pin_project_lite::pin_project! {
     /// pipeline with more (up to [`MAX_POLICIES`](super::MAX_POLICIES)) boxes them, once
     /// per call, so that every call future stays small and cheap to move.
     #[project = ChainProj]
-    enum Chain<Fut, T, E> {
+    enum Chain<'s, Fut, T, E> {
         // Not started: a call is made with this and gets its real chain, in place, when
         // first polled.
         Unstarted,
-        One { #[pin] c: Chain1<Fut, T, E, Plain> },
-        Two { #[pin] c: Chain2<Fut, T, E, Plain> },
-        Four { #[pin] c: Chain4<Fut, T, E, Plain> },
-        HoldingFour { #[pin] c: Chain4<Fut, T, E, Holding> },
-        FullFour { #[pin] c: Chain4<Fut, T, E, Full> },
-        Eight { c: Pin<Box<Chain8<Fut, T, E, Full>>> },
+        One { #[pin] c: Chain1<'s, Fut, T, E, Plain> },
+        Two { #[pin] c: Chain2<'s, Fut, T, E, Plain> },
+        Four { #[pin] c: Chain4<'s, Fut, T, E, Plain> },
+        HoldingFour { #[pin] c: Chain4<'s, Fut, T, E, Holding> },
+        FullFour { #[pin] c: Chain4<'s, Fut, T, E, Full> },
+        Eight { c: Pin<Box<Chain8<'s, Fut, T, E, Full>>> },
     }
 }
 
@@ -53,7 +54,7 @@ pin_project_lite::pin_project! {
         op: F,
         classifier: C,
         #[pin]
-        chain: Chain<Fut, T, E>,
+        chain: Chain<'a, Fut, T, E>,
         // The one timer of the call, armed at the earliest instant a stage waits for.
         #[pin]
         sleep: Option<Sleep>,
@@ -83,7 +84,7 @@ where
     }
 }
 
-impl<Fut, T, E> Chain<Fut, T, E> {
+impl<'s, Fut, T, E> Chain<'s, Fut, T, E> {
     /// A chain as deep as the pipeline needs; one that can hedge if it has a hedge.
     #[inline]
     fn for_pipeline<F, C>(shared: &Shared) -> Self
@@ -93,7 +94,7 @@ impl<Fut, T, E> Chain<Fut, T, E> {
         C: Classify<T, E>,
         E: fmt::Debug,
     {
-        fn fresh<S: Step<F, C, T, E>, F, C, T, E>() -> S {
+        fn fresh<'s, S: Step<'s, F, C, T, E>, F, C, T, E>() -> S {
             S::fresh()
         }
         match shared.depth {
@@ -128,7 +129,7 @@ impl<F, Fut, C, T, E> fmt::Debug for Call<'_, F, Fut, C, T, E> {
     }
 }
 
-impl<F, Fut, C, T, E> Future for Call<'_, F, Fut, C, T, E>
+impl<'a, F, Fut, C, T, E> Future for Call<'a, F, Fut, C, T, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -140,7 +141,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let shared: &Shared = this.shared;
+        let shared: &'a Shared = this.shared;
         if let Chain::Unstarted = *this.chain {
             if let Some(refused) = shared.gate_closed() {
                 return Poll::Ready(Err(Error::Rejected(refused)));
@@ -210,13 +211,13 @@ where
 /// Polls one nest of stages: its stages are inlined into this function, one per depth,
 /// and kept apart from the other depths so each stays small.
 #[inline(never)]
-fn poll_chain<S, F, C, T, E>(
+fn poll_chain<'s, S, F, C, T, E>(
     chain: Pin<&mut S>,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'s, '_, F, C, T, E>,
 ) -> Poll<()>
 where
-    S: Step<F, C, T, E>,
+    S: Step<'s, F, C, T, E>,
 {
     chain.poll_step(cx, env, 0)
 }

@@ -39,7 +39,7 @@ impl ChaosRun {
 pub(crate) fn chaos_before<F, C, T, E>(
     run: &mut ChaosRun,
     injector: &FaultInjector,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow {
     if !run.decided {
         run.decided = true;
@@ -59,7 +59,7 @@ pub(crate) fn chaos_before<F, C, T, E>(
 fn decide<F, C, T, E>(
     run: &mut ChaosRun,
     injector: &FaultInjector,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow {
     let fault = injector.decide();
     run.fail = fault.is_fail();
@@ -72,7 +72,7 @@ fn decide<F, C, T, E>(
 fn act<F, C, T, E>(
     run: &mut ChaosRun,
     injector: &FaultInjector,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Flow {
     if let Some(wake) = run.wake_at {
         if !env.timers.passed(wake) {

@@ -190,6 +190,8 @@ pub(crate) fn conclude<T, E: fmt::Debug>(
 
 /// Tells a breaker how the call it let through went: the classifier decides for the
 /// operation's own outcomes, the breaker for rejections by policies inside it.
+/// Always inlined: its caller is the one place a call's breaker hears the outcome.
+#[inline(always)]
 pub(crate) fn record_outcome<C, T, E>(
     breaker: &CircuitBreaker,
     permit: BreakerPermit,

@@ -32,17 +32,17 @@ pub(crate) struct HedgeRun<I, T, E> {
 
 /// After polling the first attempt under a hedge.
 #[inline(never)]
-pub(crate) fn hedge_after<F, C, T, E, I>(
+pub(crate) fn hedge_after<'s, F, C, T, E, I>(
     mut inner: Pin<&mut I>,
     slot: &mut Option<Box<HedgeRun<I, T, E>>>,
     policy: &HedgePolicy,
     res: Poll<()>,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'s, '_, F, C, T, E>,
     depth: usize,
 ) -> Flow
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
     C: Classify<T, E>,
     E: fmt::Debug,
 {
@@ -90,16 +90,16 @@ where
 /// Drives the hedged attempts (and the timer for the next one); the first attempt, if
 /// still running, was polled by the caller.
 #[inline(never)]
-pub(crate) fn hedge_rest<F, C, T, E, I>(
+pub(crate) fn hedge_rest<'s, F, C, T, E, I>(
     inner: Pin<&mut I>,
     run: &mut HedgeRun<I, T, E>,
     policy: &HedgePolicy,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'s, '_, F, C, T, E>,
     depth: usize,
 ) -> Poll<()>
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
     C: Classify<T, E>,
     E: fmt::Debug,
 {
@@ -143,14 +143,14 @@ where
 
 /// Polls a hedged attempt; out of line so the stages below are inlined once per type.
 #[inline(never)]
-fn poll_boxed<F, C, T, E, I>(
+fn poll_boxed<'s, F, C, T, E, I>(
     b: Pin<&mut I>,
     cx: &mut Context<'_>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'s, '_, F, C, T, E>,
     depth: usize,
 ) -> Poll<()>
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
 {
     b.poll_step(cx, env, depth)
 }
@@ -161,7 +161,7 @@ fn settle<F, C, T, E>(
     policy: &HedgePolicy,
     start: Option<Instant>,
     last: &mut Option<Outcome<T, E>>,
-    env: &mut Env<'_, F, C, T, E>,
+    env: &mut Env<'_, '_, F, C, T, E>,
 ) -> bool
 where
     C: Classify<T, E>,
@@ -182,9 +182,9 @@ where
 }
 
 /// Drops every attempt still running.
-fn finish<F, C, T, E, I>(mut inner: Pin<&mut I>, run: &mut HedgeRun<I, T, E>)
+fn finish<'s, F, C, T, E, I>(mut inner: Pin<&mut I>, run: &mut HedgeRun<I, T, E>)
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
 {
     inner.set(I::fresh());
     run.primary_live = false;
@@ -195,9 +195,13 @@ where
 
 /// Starts another hedged attempt if attempts and the budget allow, and schedules the
 /// one after it.
-fn launch<F, C, T, E, I>(run: &mut HedgeRun<I, T, E>, policy: &HedgePolicy, shared: &Shared) -> bool
+fn launch<'s, F, C, T, E, I>(
+    run: &mut HedgeRun<I, T, E>,
+    policy: &HedgePolicy,
+    shared: &Shared,
+) -> bool
 where
-    I: Step<F, C, T, E>,
+    I: Step<'s, F, C, T, E>,
 {
     if run.launched >= policy.config.max_attempts {
         run.next_at = None;

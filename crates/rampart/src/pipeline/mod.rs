@@ -91,6 +91,10 @@ pub const MAX_POLICIES: usize = 8;
 
 /// A validated policy with its shared state.
 #[derive(Debug)]
+// A plain one-byte tag rather than a niche in a variant's fields: every stage of
+// every call matches on its policy, and decoding a niche cost the default pipeline
+// about 35 instructions per call.
+#[repr(u8)]
 pub(crate) enum Policy {
     Timeout(Duration),
     Retry(RetryPolicy),

@@ -49,17 +49,18 @@ impl Timers {
 }
 
 /// What every stage is handed at each poll.
-pub(crate) struct Env<'a, F, C, T, E> {
+pub(crate) struct Env<'s, 'a, F, C, T, E> {
     pub(crate) op: &'a mut F,
     pub(crate) classifier: &'a C,
-    pub(crate) shared: &'a Shared,
+    /// Borrowed for as long as the call, so stages can hold what borrows from it.
+    pub(crate) shared: &'s Shared,
     pub(crate) timers: Timers,
     /// Where the finished attempt's outcome is; a stage that returns `Ready` leaves the
     /// outcome of its part of the call here.
     pub(crate) out: &'a mut Option<Outcome<T, E>>,
 }
 
-impl<F, C, T, E> Env<'_, F, C, T, E> {
+impl<F, C, T, E> Env<'_, '_, F, C, T, E> {
     /// Takes the outcome a stage left (a fallback value if a stage broke that promise).
     pub(crate) fn take_out(&mut self) -> Outcome<T, E> {
         self.out.take().unwrap_or_else(|| missing(self.shared))
@@ -75,8 +76,8 @@ pub(crate) fn missing<T, E>(shared: &Shared) -> Outcome<T, E> {
     )))
 }
 
-/// One stage of a call future.
-pub(crate) trait Step<F, C, T, E>: Sized {
+/// One stage of a call future, of a call that borrows its pipeline for `'s`.
+pub(crate) trait Step<'s, F, C, T, E>: Sized {
     /// A stage that has not started.
     fn fresh() -> Self;
 
@@ -85,7 +86,7 @@ pub(crate) trait Step<F, C, T, E>: Sized {
     fn poll_step(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        env: &mut Env<'_, F, C, T, E>,
+        env: &mut Env<'s, '_, F, C, T, E>,
         depth: usize,
     ) -> Poll<()>;
 }
@@ -100,7 +101,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, C, T, E, Fut> Step<F, C, T, E> for Leaf<Fut>
+impl<'s, F, C, T, E, Fut> Step<'s, F, C, T, E> for Leaf<Fut>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -117,7 +118,7 @@ where
     fn poll_step(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        env: &mut Env<'_, F, C, T, E>,
+        env: &mut Env<'s, '_, F, C, T, E>,
         _depth: usize,
     ) -> Poll<()> {
         let mut this = self.project();
