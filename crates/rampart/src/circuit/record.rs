@@ -79,7 +79,8 @@ impl Inner {
     /// A success that a count window full of successes would only trade for another
     /// changes nothing, and is answered here, inlined, with three loads: the steady
     /// state of a healthy dependency, 40 instructions fewer per call than going
-    /// through [`record_window`](Self::record_window).
+    /// through [`record_window`](Self::record_window). A success in consecutive mode is
+    /// answered here too.
     #[inline(always)]
     pub(super) fn record_closed(
         &self,
@@ -90,10 +91,15 @@ impl Inner {
         cause: Cause<'_>,
     ) {
         if class == OutcomeClass::Success && self.plan.slow_ns.is_none() {
-            if let Tracker::Count(r) = &self.tracker {
-                if r.full_of_successes() {
+            match &self.tracker {
+                Tracker::Count(r) if r.full_of_successes() => return,
+                // A success never trips a consecutive count (it only ends a run of
+                // failures), and most often finds no run to end: one load, inlined.
+                Tracker::Consecutive(c) => {
+                    c.record(w.epoch(), false);
                     return;
                 }
+                _ => {}
             }
         }
         self.record_window(w, start, class, trips, cause);
