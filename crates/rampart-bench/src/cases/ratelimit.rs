@@ -31,7 +31,7 @@
 //! last use).
 
 use crate::harness::{async_loop_mut, contended_loop_2t, sync_loop, Case};
-use rampart::clock::{default_clock, Clock, TokioClock};
+use rampart::clock::{default_clock, TokioClock};
 use rampart::keyed::KeyedConfig;
 use rampart::rate_limit::{KeyedRateLimiter, RateLimitConfig, RateLimiter};
 use std::convert::Infallible;
@@ -101,11 +101,6 @@ const MEMORY_KEYS: u64 = if cfg!(debug_assertions) {
 /// Keys the keyed cases cycle through.
 const KEYS: u64 = 1024;
 
-/// rampart's default clock, for the constructors that take a clock.
-fn clock() -> Arc<dyn Clock> {
-    default_clock()
-}
-
 fn governor_quota() -> governor::Quota {
     governor::Quota::per_second(NonZeroU32::MAX)
 }
@@ -161,7 +156,7 @@ fn rampart_keyed_check_1024keys_siphash(iterations: u64) -> Duration {
         "bench",
         rampart_quota(),
         KeyedConfig::new(),
-        clock(),
+        default_clock(),
         std::collections::hash_map::RandomState::new(),
     )
     .expect("the bench quota is valid");
@@ -189,7 +184,7 @@ fn rampart_keyed_check_1024keys_foldhash(iterations: u64) -> Duration {
         "bench",
         rampart_quota(),
         KeyedConfig::new(),
-        clock(),
+        default_clock(),
         foldhash::fast::RandomState::default(),
     )
     .expect("the bench quota is valid");
