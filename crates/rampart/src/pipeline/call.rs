@@ -31,9 +31,6 @@ pin_project_lite::pin_project! {
     /// per call, so that every call future stays small and cheap to move.
     #[project = ChainProj]
     enum Chain<'s, Fut, T, E> {
-        // Not started: a call is made with this and gets its real chain, in place, when
-        // first polled.
-        Unstarted,
         One { #[pin] c: Chain1<'s, Fut, T, E, Plain> },
         Two { #[pin] c: Chain2<'s, Fut, T, E, Plain> },
         Four { #[pin] c: Chain4<'s, Fut, T, E, Plain> },
@@ -61,6 +58,9 @@ pin_project_lite::pin_project! {
         // When the call started on the pipeline's clock, plus one (zero: not timed): read
         // only when a listener will hear how long the call took.
         started: u64,
+        // Whether the call was polled: the first poll checks the feature flag and counts
+        // the call in the retry budget.
+        begun: bool,
     }
 }
 
@@ -71,23 +71,26 @@ where
     C: Classify<T, E>,
     E: fmt::Debug,
 {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(shared: &'a Shared, op: F, classifier: C) -> Self {
         Call {
             shared,
             op,
             classifier,
-            chain: Chain::Unstarted,
+            // Built here, in place, rather than at the first poll: replacing a
+            // placeholder would drop it first, and build the chain aside and copy it in.
+            chain: Chain::for_pipeline::<F, C>(shared),
             sleep: None,
             started: 0,
+            begun: false,
         }
     }
 }
 
 impl<'s, Fut, T, E> Chain<'s, Fut, T, E> {
     /// A chain as deep as the pipeline needs; one that can hedge if it has a hedge.
-    #[inline]
-    fn for_pipeline<F, C>(shared: &Shared) -> Self
+    #[inline(always)]
+    fn for_pipeline<F, C>(shared: &'s Shared) -> Self
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -124,7 +127,7 @@ impl<F, Fut, C, T, E> fmt::Debug for Call<'_, F, Fut, C, T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("pipeline", &self.shared.name)
-            .field("started", &!matches!(self.chain, Chain::Unstarted))
+            .field("started", &self.begun)
             .finish_non_exhaustive()
     }
 }
@@ -142,11 +145,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let shared: &'a Shared = this.shared;
-        if let Chain::Unstarted = *this.chain {
+        if !*this.begun {
+            *this.begun = true;
             if let Some(refused) = shared.gate_closed() {
                 return Poll::Ready(Err(Error::Rejected(refused)));
             }
-            this.chain.set(Chain::for_pipeline::<F, C>(shared));
             if let Some(b) = &shared.budget {
                 b.deposit();
             }
@@ -174,7 +177,6 @@ where
                 ChainProj::HoldingFour { c } => poll_chain(c, cx, &mut env),
                 ChainProj::FullFour { c } => poll_chain(c, cx, &mut env),
                 ChainProj::Eight { c } => poll_chain(c.as_mut(), cx, &mut env),
-                ChainProj::Unstarted => Poll::Pending,
             };
             if polled.is_ready() {
                 if *this.started != 0 {

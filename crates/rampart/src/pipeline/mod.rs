@@ -273,6 +273,7 @@ impl Pipeline {
     /// # Cancel safety
     ///
     /// Dropping the returned future drops every attempt in flight and starts no other.
+    #[inline(always)]
     pub fn call<F, Fut, T, E>(&self, op: F) -> Call<'_, F, Fut, DefaultClassifier, T, E>
     where
         F: FnMut() -> Fut,
@@ -284,6 +285,7 @@ impl Pipeline {
 
     /// Like [`call`](Self::call), with a classifier that decides what is a failure and
     /// what is retried.
+    #[inline(always)]
     pub fn call_classified<F, Fut, C, T, E>(
         &self,
         classifier: C,
