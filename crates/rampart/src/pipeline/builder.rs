@@ -149,7 +149,7 @@ impl PipelineBuilder {
         self
     }
 
-    /// The clock for the retry budget and blocking sleeps (default: [`default_clock`](crate::clock::default_clock)).
+    /// The clock for the retry budget and blocking sleeps (default: [`default_clock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self

@@ -61,6 +61,7 @@ mod decide;
 mod hedging;
 mod node;
 mod stage;
+mod typed;
 
 use std::fmt;
 use std::future::Future;
@@ -121,6 +122,9 @@ pub(crate) enum Depth {
     FullFour,
     /// Five to eight policies: the stages are boxed, once per call.
     Eight,
+    /// Two admitting policies, a retry and a timeout, in this order (the documented
+    /// default): stages whose kinds are fixed by their types.
+    Standard,
 }
 
 impl Depth {
@@ -138,6 +142,9 @@ impl Depth {
                     | Policy::Chaos(_)
             )
         });
+        if typed::is_standard(policies) {
+            return Depth::Standard;
+        }
         match (policies.len(), hedges, holds) {
             (0..=4, true, _) => Depth::FullFour,
             (0..=4, false, true) => Depth::HoldingFour,

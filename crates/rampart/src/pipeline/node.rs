@@ -4,6 +4,9 @@
 //! policy, or passes straight through when the pipeline has fewer policies. Its poll is
 //! always inlined and polls the inner stage from exactly one place, so a call's stages
 //! compile into one function whose size is linear in their number.
+//!
+//! Pipelines in the default order run on the typed stages of [`typed`](super::typed)
+//! instead, which share this module's policy steps.
 
 use std::fmt;
 use std::pin::Pin;
@@ -136,11 +139,25 @@ impl Mode for Full {
     }
 }
 
-struct RetryRun {
+/// A retry's state in one call.
+pub(super) struct RetryRun {
     attempts: u32,
     previous: Option<Duration>,
     first_start: Option<Instant>,
     wake_at: Option<Instant>,
+}
+
+impl RetryRun {
+    /// Before the first attempt.
+    #[inline(always)]
+    pub(super) const fn new() -> Self {
+        RetryRun {
+            attempts: 1,
+            previous: None,
+            first_start: None,
+            wake_at: None,
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -237,7 +254,7 @@ where
                         if let Some(saved) = saved {
                             limit.exit(*d, saved, res.is_pending());
                         }
-                        timeout_after(this.inner.as_mut(), limit, *d, res, env)
+                        Flow::Return(timeout_after(this.inner.as_mut(), limit, *d, res, env))
                     }
                     _ => Flow::Return(res),
                 },
@@ -270,12 +287,7 @@ impl<M: Mode, I, T, E> Run<'_, M, I, T, E> {
     fn start(policy: &Policy) -> Self {
         match policy {
             Policy::Timeout(_) => Run::Timeout(Limit::new()),
-            Policy::Retry(_) => Run::Retry(RetryRun {
-                attempts: 1,
-                previous: None,
-                first_start: None,
-                wake_at: None,
-            }),
+            Policy::Retry(_) => Run::Retry(RetryRun::new()),
             Policy::Hedge(_) => Run::Hedge(M::no_hedge()),
             Policy::Chaos(_) => Run::Chaos(ChaosRun::new()),
             Policy::Breaker(_)
@@ -293,28 +305,28 @@ impl<M: Mode, I, T, E> Run<'_, M, I, T, E> {
 
 /// After polling under a timeout: the result, or the rejection once time is up.
 #[inline]
-fn timeout_after<'s, F, C, T, E, I>(
+pub(super) fn timeout_after<'s, F, C, T, E, I>(
     inner: Pin<&mut I>,
     limit: &Limit,
     d: Duration,
     res: Poll<()>,
     env: &mut Env<'_, '_, F, C, T, E>,
-) -> Flow
+) -> Poll<()>
 where
     I: Step<'s, F, C, T, E>,
 {
     if res.is_ready() {
-        return Flow::Return(res);
+        return res;
     }
     let Some(at) = limit.at() else {
-        return Flow::Return(Poll::Pending);
+        return Poll::Pending;
     };
     if !env.timers.passed(at) {
         env.timers.register(at);
-        return Flow::Return(Poll::Pending);
+        return Poll::Pending;
     }
     timed_out(inner, limit, d, env);
-    Flow::Return(Poll::Ready(()))
+    Poll::Ready(())
 }
 
 #[inline(never)]
@@ -343,7 +355,10 @@ fn timed_out<'s, F, C, T, E, I>(
 
 /// Before polling under a retry: wait out a backoff sleep.
 #[inline]
-fn retry_before<F, C, T, E>(run: &mut RetryRun, env: &mut Env<'_, '_, F, C, T, E>) -> Flow {
+pub(super) fn retry_before<F, C, T, E>(
+    run: &mut RetryRun,
+    env: &mut Env<'_, '_, F, C, T, E>,
+) -> Flow {
     if let Some(wake) = run.wake_at {
         if !env.timers.passed(wake) {
             env.timers.register(wake);
@@ -357,7 +372,7 @@ fn retry_before<F, C, T, E>(run: &mut RetryRun, env: &mut Env<'_, '_, F, C, T, E
 
 /// After polling under a retry: return the outcome or schedule the next attempt.
 #[inline]
-fn retry_after<'s, F, C, T, E, I>(
+pub(super) fn retry_after<'s, F, C, T, E, I>(
     inner: Pin<&mut I>,
     run: &mut RetryRun,
     policy: &RetryPolicy,

@@ -120,7 +120,7 @@ impl Shared {
     }
 
     /// Replaces the quota, then calls `each` with a function that moves one bucket's
-    /// TAT over to it (see [`Gcra::rescale`]); `each` applies it to every bucket.
+    /// TAT over to it (see [`Gcra::rescale`](super::gcra::Gcra::rescale)); `each` applies it to every bucket.
     pub(super) fn set_quota(
         &self,
         config: RateLimitConfig,

@@ -1,0 +1,375 @@
+//! Stages whose policy kind is fixed by their type, for the shape most pipelines have:
+//! two admitting policies (a bulkhead and a breaker, say), a retry and a per-attempt
+//! timeout, outermost first, which is the documented default order.
+//!
+//! A [`Node`](super::node::Node) learns at run time which policy it interprets, and
+//! pays for it on every call: it starts its run state from the policy's tag and matches
+//! on that state before and after each poll. A stage here knows its kind from its type,
+//! so it holds only its own state, set up when the call is made, and polls its inner
+//! stage without dispatching. The work of each policy is the code the nodes run.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::admit::{admit, release, Slot};
+use super::node::{retry_after, retry_before, timeout_after, Flow, RetryRun};
+use super::stage::{Env, Leaf, Step};
+use super::Policy;
+use crate::classify::Classify;
+use crate::timeout::Limit;
+
+/// The stages of a pipeline of [`Depth::Standard`](super::Depth::Standard) shape.
+pub(crate) type Standard<'s, Fut> = Admitting<'s, Admitting<'s, Retrying<Timing<Leaf<Fut>>>>>;
+
+/// Whether `policies` have the shape [`Standard`] stages run.
+pub(crate) fn is_standard(policies: &[Policy]) -> bool {
+    matches!(
+        policies,
+        [a, b, Policy::Retry(_), Policy::Timeout(_)] if admits(a) && admits(b)
+    )
+}
+
+/// Whether `policy` admits a call before it runs (and may hold something while it
+/// does): the policies an [`Admitting`] stage runs.
+fn admits(policy: &Policy) -> bool {
+    matches!(
+        policy,
+        Policy::Breaker(_)
+            | Policy::Bulkhead(_)
+            | Policy::RateLimit(_)
+            | Policy::SlidingWindow(_)
+            | Policy::Shed(_)
+            | Policy::Adaptive(_)
+    )
+}
+
+pin_project_lite::pin_project! {
+    /// A breaker, bulkhead, rate limiter, shedder or adaptive limit.
+    pub(crate) struct Admitting<'s, I> {
+        #[pin]
+        inner: I,
+        admitted: bool,
+        held: Slot<'s>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A retry.
+    pub(crate) struct Retrying<I> {
+        #[pin]
+        inner: I,
+        run: RetryRun,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A timeout per attempt.
+    pub(crate) struct Timing<I> {
+        #[pin]
+        inner: I,
+        limit: Limit,
+    }
+}
+
+impl<'s, F, C, T, E, I> Step<'s, F, C, T, E> for Admitting<'s, I>
+where
+    I: Step<'s, F, C, T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    #[inline]
+    fn fresh() -> Self {
+        Admitting {
+            inner: I::fresh(),
+            admitted: false,
+            held: Slot::empty(),
+        }
+    }
+
+    #[inline(always)]
+    fn poll_step(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        env: &mut Env<'s, '_, F, C, T, E>,
+        depth: usize,
+    ) -> Poll<()> {
+        let this = self.project();
+        let Some(policy) = env.shared.policies.get(depth) else {
+            return this.inner.poll_step(cx, env, depth + 1);
+        };
+        if !*this.admitted {
+            if let Flow::Return(p) = admit(policy, Some(this.held.get()), cx, env) {
+                return p;
+            }
+            *this.admitted = true;
+        }
+        let res = this.inner.poll_step(cx, env, depth + 1);
+        if res.is_ready() {
+            release(policy, Some(this.held.get()), env);
+        }
+        res
+    }
+}
+
+impl<'s, F, C, T, E, I> Step<'s, F, C, T, E> for Retrying<I>
+where
+    I: Step<'s, F, C, T, E>,
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    #[inline]
+    fn fresh() -> Self {
+        Retrying {
+            inner: I::fresh(),
+            run: RetryRun::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn poll_step(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        env: &mut Env<'s, '_, F, C, T, E>,
+        depth: usize,
+    ) -> Poll<()> {
+        let mut this = self.project();
+        let Some(Policy::Retry(policy)) = env.shared.policies.get(depth) else {
+            return this.inner.poll_step(cx, env, depth + 1);
+        };
+        loop {
+            if let Flow::Return(p) = retry_before(this.run, env) {
+                return p;
+            }
+            let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
+            if let Flow::Return(p) = retry_after(this.inner.as_mut(), this.run, policy, res, env) {
+                return p;
+            }
+        }
+    }
+}
+
+impl<'s, F, C, T, E, I> Step<'s, F, C, T, E> for Timing<I>
+where
+    I: Step<'s, F, C, T, E>,
+{
+    #[inline]
+    fn fresh() -> Self {
+        Timing {
+            inner: I::fresh(),
+            limit: Limit::new(),
+        }
+    }
+
+    #[inline(always)]
+    fn poll_step(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        env: &mut Env<'s, '_, F, C, T, E>,
+        depth: usize,
+    ) -> Poll<()> {
+        let mut this = self.project();
+        let Some(Policy::Timeout(d)) = env.shared.policies.get(depth) else {
+            return this.inner.poll_step(cx, env, depth + 1);
+        };
+        let saved = this.limit.enter(*d);
+        let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
+        this.limit.exit(*d, saved, res.is_pending());
+        timeout_after(this.inner, this.limit, *d, res, env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The typed stages must behave exactly as the generic ones: random scripts of
+    //! calls (slow, failing, concurrent) go through each standard stack twice, once as
+    //! built and once made to run on the generic stages, and must give the same
+    //! outcomes, attempts, timings and events.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use tokio::time::Instant;
+
+    use super::is_standard;
+    use crate::bulkhead::BulkheadConfig;
+    use crate::circuit::BreakerConfig;
+    use crate::event::Recorder;
+    use crate::pipeline::{Depth, Pipeline, PipelineBuilder};
+    use crate::rate_limit::RateLimitConfig;
+    use crate::retry::{Jitter, RetryConfig};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// One attempt of the operation: how long it takes and whether it succeeds.
+    #[derive(Debug, Clone, Copy)]
+    struct Attempt {
+        ok: bool,
+        delay_ms: u64,
+    }
+
+    /// Calls started together, then a pause.
+    #[derive(Debug, Clone)]
+    struct Round {
+        /// Per call, its attempts in order (the last one repeats).
+        calls: Vec<Vec<Attempt>>,
+        pause_ms: u64,
+    }
+
+    /// The admitting policies in front of the retry and the timeout.
+    fn stack(which: u8) -> PipelineBuilder {
+        let builder = Pipeline::builder("p");
+        let builder = match which {
+            0 => builder.bulkhead(BulkheadConfig::new().with_max_concurrent(2)),
+            1 => builder.bulkhead(
+                BulkheadConfig::new()
+                    .with_max_concurrent(1)
+                    .with_max_queue(1)
+                    .with_max_wait(ms(40)),
+            ),
+            _ => builder.rate_limit(RateLimitConfig::per_second(20).with_burst(3)),
+        };
+        let breaker = match which {
+            0 => BreakerConfig::consecutive(3),
+            _ => BreakerConfig::count_window(4, 0.5).with_min_calls(4),
+        };
+        builder
+            .circuit_breaker(breaker.with_open_for(ms(300)))
+            .retry(
+                RetryConfig::constant(ms(10))
+                    .with_max_attempts(3)
+                    .with_jitter(Jitter::None),
+            )
+            .timeout(ms(50))
+    }
+
+    /// Runs `rounds` on a fresh paused runtime through stack `which`, on the typed
+    /// stages or made to run on the generic ones; says what every call and listener saw.
+    fn run(which: u8, generic: bool, rounds: &[Round]) -> Vec<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let recorder = Recorder::new();
+            let mut p = stack(which).listener(recorder.clone()).build().unwrap();
+            assert_eq!(p.shared.depth, Depth::Standard);
+            if generic {
+                Arc::get_mut(&mut p.shared).unwrap().depth = Depth::HoldingFour;
+            }
+            let start = Instant::now();
+            let mut seen = Vec::new();
+            for (r, round) in rounds.iter().enumerate() {
+                let mut calls = tokio::task::JoinSet::new();
+                for (c, attempts) in round.calls.iter().enumerate() {
+                    let (p, attempts) = (p.clone(), attempts.clone());
+                    calls.spawn(async move {
+                        let mut n = 0;
+                        let res = p
+                            .call(|| {
+                                let a = attempts[n.min(attempts.len() - 1)];
+                                n += 1;
+                                async move {
+                                    tokio::time::sleep(ms(a.delay_ms)).await;
+                                    if a.ok {
+                                        Ok(a.delay_ms)
+                                    } else {
+                                        Err("down")
+                                    }
+                                }
+                            })
+                            .await;
+                        (
+                            c,
+                            format!("{res:?} after {n} attempts at {:?}", start.elapsed()),
+                        )
+                    });
+                }
+                let mut done = calls.join_all().await;
+                done.sort_by_key(|(c, _)| *c);
+                seen.extend(
+                    done.into_iter()
+                        .map(|(c, s)| format!("round {r} call {c}: {s}")),
+                );
+                tokio::time::sleep(ms(round.pause_ms)).await;
+            }
+            seen.extend(recorder.lines());
+            seen
+        })
+    }
+
+    fn attempt() -> impl Strategy<Value = Attempt> {
+        (any::<bool>(), prop::sample::select(vec![0u64, 5, 30, 80]))
+            .prop_map(|(ok, delay_ms)| Attempt { ok, delay_ms })
+    }
+
+    fn round() -> impl Strategy<Value = Round> {
+        (
+            prop::collection::vec(prop::collection::vec(attempt(), 1..4), 1..4),
+            prop::sample::select(vec![0u64, 20, 100, 400]),
+        )
+            .prop_map(|(calls, pause_ms)| Round { calls, pause_ms })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn typed_stages_behave_as_the_generic_ones(
+            which in 0u8..3,
+            rounds in prop::collection::vec(round(), 1..8),
+        ) {
+            let typed = run(which, false, &rounds);
+            let generic = run(which, true, &rounds);
+            prop_assert_eq!(typed, generic);
+        }
+    }
+
+    #[test]
+    fn only_the_default_shape_gets_typed_stages() {
+        let shape = |b: PipelineBuilder| is_standard(&b.build().unwrap().shared.policies);
+        let bulkhead = || BulkheadConfig::new();
+        let breaker = || BreakerConfig::consecutive(5);
+        let retry = RetryConfig::default;
+        assert!(shape(
+            Pipeline::builder("p")
+                .bulkhead(bulkhead())
+                .circuit_breaker(breaker())
+                .retry(retry())
+                .timeout(ms(1))
+        ));
+        assert!(shape(
+            Pipeline::builder("p")
+                .rate_limit(RateLimitConfig::per_second(1))
+                .bulkhead(bulkhead())
+                .retry(retry())
+                .timeout(ms(1))
+        ));
+        // Retry and timeout the other way round, a missing admission, one too many.
+        assert!(!shape(
+            Pipeline::builder("p")
+                .bulkhead(bulkhead())
+                .circuit_breaker(breaker())
+                .timeout(ms(1))
+                .retry(retry())
+        ));
+        assert!(!shape(
+            Pipeline::builder("p")
+                .circuit_breaker(breaker())
+                .retry(retry())
+                .timeout(ms(1))
+        ));
+        assert!(!shape(
+            Pipeline::builder("p")
+                .bulkhead(bulkhead())
+                .circuit_breaker(breaker())
+                .retry(retry())
+                .timeout(ms(1))
+                .timeout(ms(2))
+        ));
+    }
+}
