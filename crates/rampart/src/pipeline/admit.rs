@@ -107,28 +107,12 @@ pub(super) fn admit<'s, F, C, T, E>(
         return Flow::Again;
     };
     let admitted = match policy {
-        Policy::Breaker(b) => b.try_acquire().map(Held::Breaker),
+        Policy::Breaker(b) => return admit_breaker(b, slot, env),
+        Policy::Bulkhead(b) => return admit_bulkhead(b, slot, cx, env),
         Policy::Shed(s) => s
             .try_acquire_owned(current_priority().unwrap_or(Priority::Normal))
             .map(|p| Held::Shed { _slot: p }),
         Policy::Adaptive(a) => a.try_acquire_owned().map(Held::Adaptive),
-        // The slot is looked at rather than taken, and a free slot written straight
-        // into it: moving it out and back, and the slot through the `Result` below,
-        // cost a call that does not queue about 20 instructions.
-        Policy::Bulkhead(_) if matches!(slot, Some(Held::Queued(_))) => {
-            return wait_in_queue(slot, cx, env)
-        }
-        Policy::Bulkhead(b) => match b.try_take_ref() {
-            Some(p) => {
-                *slot = Some(Held::Bulkhead { _slot: p });
-                return Flow::Again;
-            }
-            None if b.queues() => {
-                *slot = Some(Held::Queued(enqueue(b)));
-                return wait_in_queue(slot, cx, env);
-            }
-            None => Err(b.rejection()),
-        },
         _ => return Flow::Again,
     };
     match admitted {
@@ -140,23 +124,98 @@ pub(super) fn admit<'s, F, C, T, E>(
     }
 }
 
+/// [`admit`] for a breaker: its permit goes into `slot`.
+#[inline(always)]
+pub(super) fn admit_breaker<F, C, T, E>(
+    breaker: &CircuitBreaker,
+    slot: &mut Option<Held<'_>>,
+    env: &mut Env<'_, '_, F, C, T, E>,
+) -> Flow {
+    // Wrapped before it is matched: matching the permit out of the `Result` and
+    // wrapping it after made the compiler copy it byte by byte (25 instructions).
+    match breaker.try_acquire().map(Held::Breaker) {
+        Ok(held) => {
+            *slot = Some(held);
+            Flow::Again
+        }
+        Err(rejection) => reject(rejection, env),
+    }
+}
+
+/// [`admit`] for a bulkhead: a free slot goes into `slot`, or a place in its queue
+/// while the call waits there.
+#[inline(always)]
+pub(super) fn admit_bulkhead<'s, F, C, T, E>(
+    bulkhead: &'s Bulkhead,
+    slot: &mut Option<Held<'s>>,
+    cx: &mut Context<'_>,
+    env: &mut Env<'s, '_, F, C, T, E>,
+) -> Flow {
+    // The slot is looked at rather than taken, and a free slot written straight into
+    // it: moving it out and back, and the slot through a `Result`, cost a call that
+    // does not queue about 20 instructions.
+    if matches!(slot, Some(Held::Queued(_))) {
+        return wait_in_queue(slot, cx, env);
+    }
+    match bulkhead.try_take_ref() {
+        Some(p) => {
+            *slot = Some(Held::Bulkhead { _slot: p });
+            Flow::Again
+        }
+        None if bulkhead.queues() => {
+            *slot = Some(Held::Queued(enqueue(bulkhead)));
+            wait_in_queue(slot, cx, env)
+        }
+        None => reject(bulkhead.rejection(), env),
+    }
+}
+
 /// The call has finished: the breaker hears how it went, an adaptive limit how long it
 /// took; other slots are freed.
 #[inline(always)]
 pub(super) fn release<F, C, T, E>(
     policy: &Policy,
     slot: Option<&mut Option<Held<'_>>>,
-    env: &mut Env<'_, '_, F, C, T, E>,
+    env: &Env<'_, '_, F, C, T, E>,
 ) where
     C: Classify<T, E>,
     E: fmt::Debug,
 {
-    match (policy, slot.and_then(Option::take)) {
-        (Policy::Breaker(b), Some(Held::Breaker(permit))) => record(b, permit, env),
-        (_, Some(Held::Adaptive(permit))) => sample(permit, env.classifier, env.out.as_ref()),
+    let Some(slot) = slot else {
+        return;
+    };
+    match policy {
+        Policy::Breaker(b) => release_breaker(b, slot, env),
+        _ => match slot.take() {
+            Some(Held::Adaptive(permit)) => sample(permit, env.classifier, env.out.as_ref()),
+            held => release_slot(held),
+        },
+    }
+}
+
+/// [`release`] for a breaker: it hears how the call went.
+#[inline(always)]
+pub(super) fn release_breaker<F, C, T, E>(
+    breaker: &CircuitBreaker,
+    slot: &mut Option<Held<'_>>,
+    env: &Env<'_, '_, F, C, T, E>,
+) where
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    match slot.take() {
+        Some(Held::Breaker(permit)) => record(breaker, permit, env),
+        held => release_slot(held),
+    }
+}
+
+/// [`release`] for what needs only dropping, such as a bulkhead's slot.
+#[inline(always)]
+pub(super) fn release_slot(held: Option<Held<'_>>) {
+    match held {
         // Dropped here by its own type, so its release is inlined.
-        (_, Some(Held::Bulkhead { _slot: slot })) => drop(slot),
-        (_, held) => drop(held),
+        Some(Held::Bulkhead { _slot: slot }) => drop(slot),
+        held => drop(held),
     }
 }
 

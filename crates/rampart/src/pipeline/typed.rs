@@ -7,12 +7,18 @@
 //! on that state before and after each poll. A stage here knows its kind from its type,
 //! so it holds only its own state, set up when the call is made, and polls its inner
 //! stage without dispatching. The work of each policy is the code the nodes run.
+//!
+//! The two admitting stages expect a bulkhead and a breaker, in the default order, and
+//! run those without dispatching either; any other admitting policy in their place
+//! (a rate limiter, a shedder, ...) goes through the nodes' dispatch.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::admit::{admit, release, Slot};
+use super::admit::{admit, admit_breaker, admit_bulkhead, release, release_breaker, release_slot};
+use super::admit::{Held, Slot};
 use super::node::{retry_after, retry_before, timeout_after, Flow, RetryRun};
 use super::stage::{Env, Leaf, Step};
 use super::Policy;
@@ -20,7 +26,94 @@ use crate::classify::Classify;
 use crate::timeout::Limit;
 
 /// The stages of a pipeline of [`Depth::Standard`](super::Depth::Standard) shape.
-pub(crate) type Standard<'s, Fut> = Admitting<'s, Admitting<'s, Retrying<Timing<Leaf<Fut>>>>>;
+pub(crate) type Standard<'s, Fut> =
+    Admitting<'s, AsBulkhead, Admitting<'s, AsBreaker, Retrying<Timing<Leaf<Fut>>>>>;
+
+/// What an [`Admitting`] stage expects its policy to be.
+pub(crate) trait Admission {
+    /// Admits the call, or says why not (see [`admit`]).
+    fn admit<'s, F, C, T, E>(
+        policy: &'s Policy,
+        slot: &mut Option<Held<'s>>,
+        cx: &mut Context<'_>,
+        env: &mut Env<'s, '_, F, C, T, E>,
+    ) -> Flow;
+
+    /// Gives back what the call held (see [`release`]).
+    fn release<F, C, T, E>(
+        policy: &Policy,
+        slot: &mut Option<Held<'_>>,
+        env: &Env<'_, '_, F, C, T, E>,
+    ) where
+        C: Classify<T, E>,
+        E: fmt::Debug;
+}
+
+/// Expects a bulkhead.
+pub(crate) enum AsBulkhead {}
+
+/// Expects a circuit breaker.
+pub(crate) enum AsBreaker {}
+
+impl Admission for AsBulkhead {
+    #[inline(always)]
+    fn admit<'s, F, C, T, E>(
+        policy: &'s Policy,
+        slot: &mut Option<Held<'s>>,
+        cx: &mut Context<'_>,
+        env: &mut Env<'s, '_, F, C, T, E>,
+    ) -> Flow {
+        match policy {
+            Policy::Bulkhead(b) => admit_bulkhead(b, slot, cx, env),
+            other => admit(other, Some(slot), cx, env),
+        }
+    }
+
+    #[inline(always)]
+    fn release<F, C, T, E>(
+        policy: &Policy,
+        slot: &mut Option<Held<'_>>,
+        env: &Env<'_, '_, F, C, T, E>,
+    ) where
+        C: Classify<T, E>,
+        E: fmt::Debug,
+    {
+        match policy {
+            Policy::Bulkhead(_) => release_slot(slot.take()),
+            other => release(other, Some(slot), env),
+        }
+    }
+}
+
+impl Admission for AsBreaker {
+    #[inline(always)]
+    fn admit<'s, F, C, T, E>(
+        policy: &'s Policy,
+        slot: &mut Option<Held<'s>>,
+        cx: &mut Context<'_>,
+        env: &mut Env<'s, '_, F, C, T, E>,
+    ) -> Flow {
+        match policy {
+            Policy::Breaker(b) => admit_breaker(b, slot, env),
+            other => admit(other, Some(slot), cx, env),
+        }
+    }
+
+    #[inline(always)]
+    fn release<F, C, T, E>(
+        policy: &Policy,
+        slot: &mut Option<Held<'_>>,
+        env: &Env<'_, '_, F, C, T, E>,
+    ) where
+        C: Classify<T, E>,
+        E: fmt::Debug,
+    {
+        match policy {
+            Policy::Breaker(b) => release_breaker(b, slot, env),
+            other => release(other, Some(slot), env),
+        }
+    }
+}
 
 /// Whether `policies` have the shape [`Standard`] stages run.
 pub(crate) fn is_standard(policies: &[Policy]) -> bool {
@@ -45,12 +138,14 @@ fn admits(policy: &Policy) -> bool {
 }
 
 pin_project_lite::pin_project! {
-    /// A breaker, bulkhead, rate limiter, shedder or adaptive limit.
-    pub(crate) struct Admitting<'s, I> {
+    /// A breaker, bulkhead, rate limiter, shedder or adaptive limit; fastest when it is
+    /// the one `A` expects.
+    pub(crate) struct Admitting<'s, A, I> {
         #[pin]
         inner: I,
         admitted: bool,
         held: Slot<'s>,
+        expects: PhantomData<A>,
     }
 }
 
@@ -72,8 +167,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'s, F, C, T, E, I> Step<'s, F, C, T, E> for Admitting<'s, I>
+impl<'s, F, C, T, E, A, I> Step<'s, F, C, T, E> for Admitting<'s, A, I>
 where
+    A: Admission,
     I: Step<'s, F, C, T, E>,
     C: Classify<T, E>,
     E: fmt::Debug,
@@ -84,6 +180,7 @@ where
             inner: I::fresh(),
             admitted: false,
             held: Slot::empty(),
+            expects: PhantomData,
         }
     }
 
@@ -99,14 +196,14 @@ where
             return this.inner.poll_step(cx, env, depth + 1);
         };
         if !*this.admitted {
-            if let Flow::Return(p) = admit(policy, Some(this.held.get()), cx, env) {
+            if let Flow::Return(p) = A::admit(policy, this.held.get(), cx, env) {
                 return p;
             }
             *this.admitted = true;
         }
         let res = this.inner.poll_step(cx, env, depth + 1);
         if res.is_ready() {
-            release(policy, Some(this.held.get()), env);
+            A::release(policy, this.held.get(), env);
         }
         res
     }
