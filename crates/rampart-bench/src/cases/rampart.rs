@@ -26,6 +26,10 @@ pub const CASES: &[Case] = &[
         "rampart_pipeline_full_from_config_ok",
         pipeline_full_from_config_ok,
     ),
+    Case::new(
+        "rampart_pipeline_full_general_stages_ok",
+        pipeline_full_general_stages_ok,
+    ),
 ];
 
 /// The default stack of the `rampart_pipeline_full_ok` case as a configuration file
@@ -111,6 +115,19 @@ fn pipeline_full_ok(iterations: u64) -> Duration {
         .timeout(Duration::from_secs(1))
         .build()
         .expect("the bench default pipeline is valid");
+    full_stack_loop(iterations, &pipeline)
+}
+
+/// [`pipeline_full_ok`]'s policies with the timeout outside the retry: an order the
+/// typed stages do not cover, so the call runs on the general ones.
+fn pipeline_full_general_stages_ok(iterations: u64) -> Duration {
+    let pipeline = Pipeline::builder("bench")
+        .bulkhead(BulkheadConfig::new().with_max_concurrent(20))
+        .circuit_breaker(BreakerConfig::count_window(100, 0.5))
+        .timeout(Duration::from_secs(1))
+        .retry(retry_config())
+        .build()
+        .expect("the bench pipeline is valid");
     full_stack_loop(iterations, &pipeline)
 }
 
