@@ -203,10 +203,17 @@ pub(crate) fn enter_at(at: Instant) -> Saved {
     })
 }
 
-/// Narrows the relative budget to `budget` for the poll that follows.
+/// A relative budget of `budget` as [`enter_lazy`] takes it, worked out once per limit
+/// rather than at every poll.
+#[inline]
+pub(crate) fn budget_nanos(budget: Duration) -> u64 {
+    crate::clock::duration_to_nanos(budget).min(NO_BUDGET - 1)
+}
+
+/// Narrows the relative budget to `b` nanoseconds (from [`budget_nanos`]) for the poll
+/// that follows.
 #[inline(always)]
-pub(crate) fn enter_lazy(budget: Duration) -> Saved {
-    let b = crate::clock::duration_to_nanos(budget).min(NO_BUDGET - 1);
+pub(crate) fn enter_lazy(b: u64) -> Saved {
     STATE.with(|s| {
         let lazy = s.lazy.get();
         let saved = Saved {
@@ -302,8 +309,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn lazy_budget_pins_to_first_reader() {
-        let outer = enter_lazy(Duration::from_secs(4));
-        let inner = enter_lazy(Duration::from_secs(2));
+        let outer = enter_lazy(budget_nanos(Duration::from_secs(4)));
+        let inner = enter_lazy(budget_nanos(Duration::from_secs(2)));
         tokio::time::advance(Duration::from_secs(1)).await;
         let now = Instant::now();
         assert_eq!(current_instant(), Some(now + Duration::from_secs(2)));

@@ -61,7 +61,7 @@ where
             Some(injector) => chaos(shared, injector, || op().map_err(Error::Operation)),
             None => op().map_err(Error::Operation),
         },
-        Some(Policy::Timeout(d)) => timeout(shared, depth, *d, op, c),
+        Some(Policy::Timeout(d)) => timeout(shared, depth, d.duration(), op, c),
         Some(Policy::Retry(p)) => retry(shared, depth, p, op, c),
         Some(Policy::Hedge(h)) => hedge(shared, depth, h, op, c),
         Some(Policy::Breaker(b)) => breaker(shared, depth, b, op, c),

@@ -16,6 +16,7 @@ use crate::hedge::{HedgeConfig, HedgePolicy};
 use crate::rate_limit::{RateLimitConfig, RateLimiter, SlidingWindowConfig, SlidingWindowLimiter};
 use crate::retry::{RetryBudgetConfig, RetryConfig, RetryPolicy};
 use crate::shed::{LoadShedder, ShedConfig};
+use crate::timeout::Span;
 use crate::timeout::TimeoutConfig;
 
 /// One policy of a pipeline, as configured.
@@ -60,7 +61,7 @@ impl PolicyConfig {
         Ok(match self {
             PolicyConfig::Timeout(t) => {
                 t.validate()?;
-                Policy::Timeout(t.duration)
+                Policy::Timeout(Span::new(t.duration))
             }
             PolicyConfig::Retry(r) => Policy::Retry(RetryPolicy::new(r.clone())?),
             PolicyConfig::Hedge(h) => Policy::Hedge(HedgePolicy::new(*h)?),

@@ -66,7 +66,6 @@ mod typed;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use self::builder::PipelineBuilder;
 pub use self::call::Call;
@@ -86,6 +85,7 @@ use crate::hedge::HedgePolicy;
 use crate::rate_limit::{RateLimiter, SlidingWindowLimiter};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::shed::LoadShedder;
+use crate::timeout::Span;
 
 /// The most policies one pipeline can hold (more than four cost one allocation per call).
 pub const MAX_POLICIES: usize = 8;
@@ -97,7 +97,7 @@ pub const MAX_POLICIES: usize = 8;
 // about 35 instructions per call.
 #[repr(u8)]
 pub(crate) enum Policy {
-    Timeout(Duration),
+    Timeout(Span),
     Retry(RetryPolicy),
     Hedge(HedgePolicy),
     Breaker(CircuitBreaker),

@@ -252,9 +252,10 @@ where
                 Run::Timeout(limit) => match policy {
                     Some(Policy::Timeout(d)) => {
                         if let Some(saved) = saved {
-                            limit.exit(*d, saved, res.is_pending());
+                            limit.exit(d.duration(), saved, res.is_pending());
                         }
-                        Flow::Return(timeout_after(this.inner.as_mut(), limit, *d, res, env))
+                        let d = d.duration();
+                        Flow::Return(timeout_after(this.inner.as_mut(), limit, d, res, env))
                     }
                     _ => Flow::Return(res),
                 },

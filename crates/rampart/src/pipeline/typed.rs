@@ -271,8 +271,9 @@ where
         };
         let saved = this.limit.enter(*d);
         let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
-        this.limit.exit(*d, saved, res.is_pending());
-        timeout_after(this.inner, this.limit, *d, res, env)
+        let d = d.duration();
+        this.limit.exit(d, saved, res.is_pending());
+        timeout_after(this.inner, this.limit, d, res, env)
     }
 }
 
