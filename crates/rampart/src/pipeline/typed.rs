@@ -29,89 +29,64 @@ use crate::timeout::Limit;
 pub(crate) type Standard<'s, Fut> =
     Admitting<'s, AsBulkhead, Admitting<'s, AsBreaker, Retrying<Timing<Leaf<Fut>>>>>;
 
-/// What an [`Admitting`] stage expects its policy to be.
+/// What an [`Admitting`] stage expects its policy to be: a marker type whose constant
+/// the stage's steps match on, which the compiler folds away.
 pub(crate) trait Admission {
-    /// Admits the call, or says why not (see [`admit`]).
-    fn admit<'s, F, C, T, E>(
-        policy: &'s Policy,
-        slot: &mut Option<Held<'s>>,
-        cx: &mut Context<'_>,
-        env: &mut Env<'s, '_, F, C, T, E>,
-    ) -> Flow;
+    /// The policy the stage runs without dispatching.
+    const EXPECTS: Expected;
+}
 
-    /// Gives back what the call held (see [`release`]).
-    fn release<F, C, T, E>(
-        policy: &Policy,
-        slot: &mut Option<Held<'_>>,
-        env: &Env<'_, '_, F, C, T, E>,
-    ) where
-        C: Classify<T, E>,
-        E: fmt::Debug;
+/// The admitting policies a typed stage can expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expected {
+    Bulkhead,
+    Breaker,
 }
 
 /// Expects a bulkhead.
 pub(crate) enum AsBulkhead {}
 
+impl Admission for AsBulkhead {
+    const EXPECTS: Expected = Expected::Bulkhead;
+}
+
 /// Expects a circuit breaker.
 pub(crate) enum AsBreaker {}
 
-impl Admission for AsBulkhead {
-    #[inline(always)]
-    fn admit<'s, F, C, T, E>(
-        policy: &'s Policy,
-        slot: &mut Option<Held<'s>>,
-        cx: &mut Context<'_>,
-        env: &mut Env<'s, '_, F, C, T, E>,
-    ) -> Flow {
-        match policy {
-            Policy::Bulkhead(b) => admit_bulkhead(b, slot, cx, env),
-            other => admit(other, Some(slot), cx, env),
-        }
-    }
+impl Admission for AsBreaker {
+    const EXPECTS: Expected = Expected::Breaker;
+}
 
-    #[inline(always)]
-    fn release<F, C, T, E>(
-        policy: &Policy,
-        slot: &mut Option<Held<'_>>,
-        env: &Env<'_, '_, F, C, T, E>,
-    ) where
-        C: Classify<T, E>,
-        E: fmt::Debug,
-    {
-        match policy {
-            Policy::Bulkhead(_) => release_slot(slot.take()),
-            other => release(other, Some(slot), env),
-        }
+/// Admits the call (see [`admit`]): directly when `policy` is the one `A` expects,
+/// through the dispatch otherwise.
+#[inline(always)]
+fn admit_as<'s, A: Admission, F, C, T, E>(
+    policy: &'s Policy,
+    slot: &mut Option<Held<'s>>,
+    cx: &mut Context<'_>,
+    env: &mut Env<'s, '_, F, C, T, E>,
+) -> Flow {
+    match (A::EXPECTS, policy) {
+        (Expected::Bulkhead, Policy::Bulkhead(b)) => admit_bulkhead(b, slot, cx, env),
+        (Expected::Breaker, Policy::Breaker(b)) => admit_breaker(b, slot, env),
+        (_, other) => admit(other, Some(slot), cx, env),
     }
 }
 
-impl Admission for AsBreaker {
-    #[inline(always)]
-    fn admit<'s, F, C, T, E>(
-        policy: &'s Policy,
-        slot: &mut Option<Held<'s>>,
-        cx: &mut Context<'_>,
-        env: &mut Env<'s, '_, F, C, T, E>,
-    ) -> Flow {
-        match policy {
-            Policy::Breaker(b) => admit_breaker(b, slot, env),
-            other => admit(other, Some(slot), cx, env),
-        }
-    }
-
-    #[inline(always)]
-    fn release<F, C, T, E>(
-        policy: &Policy,
-        slot: &mut Option<Held<'_>>,
-        env: &Env<'_, '_, F, C, T, E>,
-    ) where
-        C: Classify<T, E>,
-        E: fmt::Debug,
-    {
-        match policy {
-            Policy::Breaker(b) => release_breaker(b, slot, env),
-            other => release(other, Some(slot), env),
-        }
+/// Gives back what the call held (see [`release`]), as [`admit_as`] admitted it.
+#[inline(always)]
+fn release_as<A: Admission, F, C, T, E>(
+    policy: &Policy,
+    slot: &mut Option<Held<'_>>,
+    env: &Env<'_, '_, F, C, T, E>,
+) where
+    C: Classify<T, E>,
+    E: fmt::Debug,
+{
+    match (A::EXPECTS, policy) {
+        (Expected::Bulkhead, Policy::Bulkhead(_)) => release_slot(slot.take()),
+        (Expected::Breaker, Policy::Breaker(b)) => release_breaker(b, slot, env),
+        (_, other) => release(other, Some(slot), env),
     }
 }
 
@@ -196,14 +171,14 @@ where
             return this.inner.poll_step(cx, env, depth + 1);
         };
         if !*this.admitted {
-            if let Flow::Return(p) = A::admit(policy, this.held.get(), cx, env) {
+            if let Flow::Return(p) = admit_as::<A, _, _, _, _>(policy, this.held.get(), cx, env) {
                 return p;
             }
             *this.admitted = true;
         }
         let res = this.inner.poll_step(cx, env, depth + 1);
         if res.is_ready() {
-            A::release(policy, this.held.get(), env);
+            release_as::<A, _, _, _, _>(policy, this.held.get(), env);
         }
         res
     }
