@@ -111,10 +111,21 @@ impl CircuitBreaker {
     /// `"circuit_breaker"`.
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<BreakerPermit, Rejection> {
+        match self.try_acquire_closed() {
+            Some(permit) => Ok(permit),
+            None => self.acquire_slow(Word(self.inner.word.load(SeqCst))),
+        }
+    }
+
+    /// [`try_acquire`](Self::try_acquire)'s answer when the breaker is closed, after one
+    /// atomic load; `None` in any other state. A caller that stores the permit avoids
+    /// moving it through the larger `Result`.
+    #[inline(always)]
+    pub(crate) fn try_acquire_closed(&self) -> Option<BreakerPermit> {
         let w = Word(self.inner.word.load(SeqCst));
         match w.state() {
-            BreakerState::Closed => Ok(self.inner.pass(w)),
-            _ => self.acquire_slow(w),
+            BreakerState::Closed => Some(self.inner.pass(w)),
+            _ => None,
         }
     }
 
