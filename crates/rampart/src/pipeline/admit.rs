@@ -275,6 +275,7 @@ fn enqueue(bulkhead: &Bulkhead) -> Queued {
 /// Polls the place in a bulkhead's queue that `slot` holds (its only callers put one
 /// there); the slot holds the granted permit once it is, and nothing once the queue
 /// turned the call away.
+#[cold]
 fn wait_in_queue<F, C, T, E>(
     slot: &mut Option<Held<'_>>,
     cx: &mut Context<'_>,
@@ -296,6 +297,7 @@ fn wait_in_queue<F, C, T, E>(
     }
 }
 
+#[cold]
 fn reject<F, C, T, E>(rejection: Rejection, env: &mut Env<'_, '_, F, C, T, E>) -> Flow {
     *env.out = Some(Err(Error::Rejected(rejection)));
     Flow::Return(Poll::Ready(()))
