@@ -292,25 +292,32 @@ mod tests {
         pause_ms: u64,
     }
 
-    /// The admitting policies in front of the retry and the timeout.
+    /// The admitting policies in front of the retry and the timeout: a bulkhead and a
+    /// breaker (the stages' fast paths), or a rate limiter in the place of either (their
+    /// dispatch).
     fn stack(which: u8) -> PipelineBuilder {
+        let limiter = RateLimitConfig::per_second(20).with_burst(3);
         let builder = Pipeline::builder("p");
         let builder = match which {
-            0 => builder.bulkhead(BulkheadConfig::new().with_max_concurrent(2)),
+            0 | 3 => builder.bulkhead(BulkheadConfig::new().with_max_concurrent(2)),
             1 => builder.bulkhead(
                 BulkheadConfig::new()
                     .with_max_concurrent(1)
                     .with_max_queue(1)
                     .with_max_wait(ms(40)),
             ),
-            _ => builder.rate_limit(RateLimitConfig::per_second(20).with_burst(3)),
+            _ => builder.rate_limit(limiter),
         };
-        let breaker = match which {
-            0 => BreakerConfig::consecutive(3),
-            _ => BreakerConfig::count_window(4, 0.5).with_min_calls(4),
+        let builder = match which {
+            0 => builder.circuit_breaker(BreakerConfig::consecutive(3).with_open_for(ms(300))),
+            3 => builder.rate_limit(limiter),
+            _ => builder.circuit_breaker(
+                BreakerConfig::count_window(4, 0.5)
+                    .with_min_calls(4)
+                    .with_open_for(ms(300)),
+            ),
         };
         builder
-            .circuit_breaker(breaker.with_open_for(ms(300)))
             .retry(
                 RetryConfig::constant(ms(10))
                     .with_max_attempts(3)
@@ -393,7 +400,7 @@ mod tests {
 
         #[test]
         fn typed_stages_behave_as_the_generic_ones(
-            which in 0u8..3,
+            which in 0u8..4,
             rounds in prop::collection::vec(round(), 1..8),
         ) {
             let typed = run(which, false, &rounds);
