@@ -129,6 +129,9 @@ pub(crate) enum Depth {
 
 impl Depth {
     fn of(policies: &[Policy]) -> Depth {
+        if typed::is_standard(policies) {
+            return Depth::Standard;
+        }
         let hedges = policies.iter().any(|p| matches!(p, Policy::Hedge(_)));
         // Every policy but these holds something per call (listed by what does not, so
         // a new kind of policy is never given a chain that cannot hold its slot).
@@ -142,9 +145,6 @@ impl Depth {
                     | Policy::Chaos(_)
             )
         });
-        if typed::is_standard(policies) {
-            return Depth::Standard;
-        }
         match (policies.len(), hedges, holds) {
             (0..=4, true, _) => Depth::FullFour,
             (0..=4, false, true) => Depth::HoldingFour,

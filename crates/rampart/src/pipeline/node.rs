@@ -250,11 +250,11 @@ where
             let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
             let flow = match &mut *this.run {
                 Run::Timeout(limit) => match policy {
-                    Some(Policy::Timeout(d)) => {
+                    Some(Policy::Timeout(span)) => {
+                        let d = span.duration();
                         if let Some(saved) = saved {
-                            limit.exit(d.duration(), saved, res.is_pending());
+                            limit.exit(d, saved, res.is_pending());
                         }
-                        let d = d.duration();
                         Flow::Return(timeout_after(this.inner.as_mut(), limit, d, res, env))
                     }
                     _ => Flow::Return(res),
