@@ -22,11 +22,12 @@ use super::hedging::{hedge_after, hedge_rest, HedgeRun};
 use super::stage::{Env, Step};
 use super::Policy;
 use crate::classify::{Classify, OutcomeClass};
+use crate::deadline::Saved;
 use crate::deadline::{add, current_instant};
 use crate::error::{Error, Rejection};
 use crate::event::EventKind;
 use crate::retry::RetryPolicy;
-use crate::timeout::Limit;
+use crate::timeout::{Limit, Span};
 
 /// The per-call state of the policy a node interprets. In a [`Plain`] chain nothing
 /// here needs dropping; in a [`Holding`] chain the admission variant holds what does
@@ -249,13 +250,10 @@ where
             }
             let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
             let flow = match &mut *this.run {
-                Run::Timeout(limit) => match policy {
-                    Some(Policy::Timeout(span)) => {
-                        let d = span.duration();
-                        if let Some(saved) = saved {
-                            limit.exit(d, saved, res.is_pending());
-                        }
-                        Flow::Return(timeout_after(this.inner.as_mut(), limit, d, res, env))
+                Run::Timeout(limit) => match (policy, saved) {
+                    (Some(Policy::Timeout(span)), Some(saved)) => {
+                        let inner = this.inner.as_mut();
+                        Flow::Return(timeout_after(inner, limit, *span, saved, res, env))
                     }
                     _ => Flow::Return(res),
                 },
@@ -304,18 +302,22 @@ impl<M: Mode, I, T, E> Run<'_, M, I, T, E> {
     }
 }
 
-/// After polling under a timeout: the result, or the rejection once time is up.
+/// After polling under a timeout entered with `saved`: leaves its deadline scope, and
+/// gives the result, or the rejection once time is up.
 #[inline]
 pub(super) fn timeout_after<'s, F, C, T, E, I>(
     inner: Pin<&mut I>,
-    limit: &Limit,
-    d: Duration,
+    limit: &mut Limit,
+    span: Span,
+    saved: Saved,
     res: Poll<()>,
     env: &mut Env<'_, '_, F, C, T, E>,
 ) -> Poll<()>
 where
     I: Step<'s, F, C, T, E>,
 {
+    let d = span.duration();
+    limit.exit(d, saved, res.is_pending());
     if res.is_ready() {
         return res;
     }

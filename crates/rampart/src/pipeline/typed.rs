@@ -246,9 +246,7 @@ where
         };
         let saved = this.limit.enter(*d);
         let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
-        let d = d.duration();
-        this.limit.exit(d, saved, res.is_pending());
-        timeout_after(this.inner, this.limit, d, res, env)
+        timeout_after(this.inner, this.limit, *d, saved, res, env)
     }
 }
 
