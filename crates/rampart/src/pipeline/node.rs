@@ -250,11 +250,14 @@ where
             }
             let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
             let flow = match &mut *this.run {
-                Run::Timeout(limit) => match (policy, saved) {
-                    (Some(Policy::Timeout(span)), Some(saved)) => {
-                        let inner = this.inner.as_mut();
-                        Flow::Return(timeout_after(inner, limit, *span, saved, res, env))
-                    }
+                Run::Timeout(limit) => match policy {
+                    Some(Policy::Timeout(span)) => match saved {
+                        Some(saved) => {
+                            let inner = this.inner.as_mut();
+                            Flow::Return(timeout_after(inner, limit, *span, saved, res, env))
+                        }
+                        None => Flow::Return(res),
+                    },
                     _ => Flow::Return(res),
                 },
                 Run::Retry(run) => match policy {
