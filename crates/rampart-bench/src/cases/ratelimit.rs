@@ -8,7 +8,8 @@
 //! `quanta`, and so does rampart's default clock ([`default_clock`]) outside paused
 //! time, so the rampart cases take their limiters' defaults.
 //! `rampart_rate_limit_check_tokio_clock` shows the cost of reading `Instant::now()`
-//! instead ([`TokioClock`], what a limiter made under paused time reads).
+//! instead ([`TokioClock`], what a limiter made under paused time reads), and
+//! `counter_read` the counter read alone, the floor under both direct checks.
 //!
 //! [`default_clock`]: rampart::clock::default_clock
 //!
@@ -44,6 +45,7 @@ use tower_resilience::ratelimiter::RateLimiterLayer;
 
 /// The rate-limiter cases.
 pub const CASES: &[Case] = &[
+    Case::new("counter_read", counter_read),
     Case::new("governor_direct_check", governor_direct_check),
     Case::new("rampart_rate_limit_check", rampart_check),
     Case::new(
@@ -115,6 +117,13 @@ fn rampart_limiter() -> RateLimiter {
 
 fn rampart_keyed(keyed: KeyedConfig) -> KeyedRateLimiter<u64> {
     KeyedRateLimiter::new("bench", rampart_quota(), keyed).expect("the bench quota is valid")
+}
+
+/// The time-stamp counter read alone, through quanta: the floor under both crates'
+/// direct checks, which each read it once.
+fn counter_read(iterations: u64) -> Duration {
+    let counter = quanta::Clock::new();
+    sync_loop(iterations, |_| counter.raw())
 }
 
 fn governor_direct_check(iterations: u64) -> Duration {

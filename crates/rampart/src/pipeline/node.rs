@@ -250,6 +250,8 @@ where
             }
             let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
             let flow = match &mut *this.run {
+                // Matched in two steps: as one tuple, the optimiser spent over an
+                // hour on a release build of the benchmark crate.
                 Run::Timeout(limit) => match policy {
                     Some(Policy::Timeout(span)) => match saved {
                         Some(saved) => {
