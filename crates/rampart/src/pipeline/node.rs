@@ -309,7 +309,7 @@ impl<M: Mode, I, T, E> Run<'_, M, I, T, E> {
 
 /// After polling under a timeout entered with `saved`: leaves its deadline scope, and
 /// gives the result, or the rejection once time is up.
-#[inline]
+#[inline(always)]
 pub(super) fn timeout_after<'s, F, C, T, E, I>(
     inner: Pin<&mut I>,
     limit: &mut Limit,
