@@ -22,8 +22,7 @@ use super::hedging::{hedge_after, hedge_rest, HedgeRun};
 use super::stage::{Env, Step};
 use super::Policy;
 use crate::classify::{Classify, OutcomeClass};
-use crate::deadline::Saved;
-use crate::deadline::{add, current_instant};
+use crate::deadline::{add, current_instant, Saved};
 use crate::error::{Error, Rejection};
 use crate::event::EventKind;
 use crate::retry::RetryPolicy;
@@ -250,8 +249,9 @@ where
             }
             let res = this.inner.as_mut().poll_step(cx, env, depth + 1);
             let flow = match &mut *this.run {
-                // Matched in two steps: as one tuple, the optimiser spent over an
-                // hour on a release build of the benchmark crate.
+                // Matched in two steps, the policy and then its saved scope: as one
+                // tuple, or with the span carried beside the scope, the optimiser
+                // spends over an hour on a release build of the benchmark crate.
                 Run::Timeout(limit) => match policy {
                     Some(Policy::Timeout(span)) => match saved {
                         Some(saved) => {
