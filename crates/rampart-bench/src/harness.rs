@@ -3,7 +3,9 @@
 //! A [`Case`] is a name and a function that runs an operation a given number of times
 //! and returns how long the loop took. The harness picks the iteration count so one
 //! repetition takes about [`TARGET_REP`], runs one warm-up repetition, then
-//! [`REPETITIONS`] measured ones, and reports nanoseconds per operation.
+//! [`REPETITIONS`] measured ones, and reports nanoseconds per operation. Two cases
+//! compared by a target ratio are also measured in alternation ([`measure_pair`]), so
+//! that the ratio is taken between repetitions that ran side by side.
 //!
 //! Write case bodies with [`sync_loop`], [`async_loop`], [`async_loop_mut`] or
 //! [`contended_loop_2t`]: all pass the loop index through [`black_box`] and black-box
@@ -71,6 +73,55 @@ pub fn measure(case: &Case) -> Measurement {
         max_ns: per_op[per_op.len() - 1],
         repetitions: per_op.len(),
         iterations,
+    }
+}
+
+/// Alternating repetitions of the two cases behind a [`measure_pair`] ratio.
+pub const PAIRS: usize = 9;
+
+/// What measuring two cases in alternation gave: per pair, the first case's time per
+/// operation over the second's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairedRatio {
+    /// The median of the pairs' ratios.
+    pub median: f64,
+    /// The smallest pair ratio.
+    pub min: f64,
+    /// The largest pair ratio.
+    pub max: f64,
+    /// Number of pairs.
+    pub pairs: usize,
+}
+
+/// Calibrates and warms up `a` and `b`, then runs [`PAIRS`] pairs of one repetition of
+/// each, back to back, and takes the ratio `a / b` within each pair.
+///
+/// A machine whose speed drifts (a busy neighbour, a frequency change) slows both
+/// members of a pair alike, where two medians taken one case after the other can each
+/// catch a different state. The order within a pair alternates, so neither case always
+/// runs first.
+pub fn measure_pair(a: &Case, b: &Case) -> PairedRatio {
+    let (a_iterations, b_iterations) = (calibrate(a.run), calibrate(b.run));
+    black_box((a.run)(a_iterations));
+    black_box((b.run)(b_iterations));
+    let mut ratios: Vec<f64> = (0..PAIRS)
+        .map(|pair| {
+            let (a_ns, b_ns) = if pair % 2 == 0 {
+                let a_ns = ns_per_op((a.run)(a_iterations), a_iterations);
+                (a_ns, ns_per_op((b.run)(b_iterations), b_iterations))
+            } else {
+                let b_ns = ns_per_op((b.run)(b_iterations), b_iterations);
+                (ns_per_op((a.run)(a_iterations), a_iterations), b_ns)
+            };
+            a_ns / b_ns.max(f64::MIN_POSITIVE)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    PairedRatio {
+        median: median(&ratios),
+        min: ratios[0],
+        max: ratios[ratios.len() - 1],
+        pairs: ratios.len(),
     }
 }
 
@@ -233,6 +284,17 @@ mod tests {
         assert_eq!(names(&[]), ["tokio_a", "backon_b", "rampart_c"]);
         assert_eq!(names(&["_b", "rampart"]), ["backon_b", "rampart_c"]);
         assert!(names(&["nothing"]).is_empty());
+    }
+
+    #[test]
+    fn a_paired_ratio_divides_within_each_pair() {
+        // Cases that run nothing and say each operation took 10 and 40 ns.
+        let fast = Case::new("fast", |n| Duration::from_nanos(10 * n));
+        let slow = Case::new("slow", |n| Duration::from_nanos(40 * n));
+        let paired = measure_pair(&fast, &slow);
+        assert_eq!(paired.pairs, PAIRS);
+        assert_eq!((paired.min, paired.median, paired.max), (0.25, 0.25, 0.25));
+        assert_eq!(measure_pair(&slow, &fast).median, 4.0);
     }
 
     #[test]
