@@ -63,17 +63,40 @@ pub fn measure(case: &Case) -> Measurement {
     let iterations = calibrate(case.run);
     // Warm-up: caches, branch predictors, lazily initialised thread-locals, CPU clock.
     black_box((case.run)(iterations));
-    let mut per_op: Vec<f64> = (0..REPETITIONS)
-        .map(|_| ns_per_op((case.run)(iterations), iterations))
-        .collect();
-    per_op.sort_by(f64::total_cmp);
+    let per_op = Spread::of((0..REPETITIONS).map(|_| rep(case, iterations)).collect());
     Measurement {
-        median_ns: median(&per_op),
-        min_ns: per_op[0],
-        max_ns: per_op[per_op.len() - 1],
-        repetitions: per_op.len(),
+        median_ns: per_op.median,
+        min_ns: per_op.min,
+        max_ns: per_op.max,
+        repetitions: per_op.count,
         iterations,
     }
+}
+
+/// The median, least and greatest of some figures.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+    count: usize,
+}
+
+impl Spread {
+    /// The spread of `values` (at least one).
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        Spread {
+            median: median(&values),
+            min: values[0],
+            max: values[values.len() - 1],
+            count: values.len(),
+        }
+    }
+}
+
+/// One repetition of `case`: nanoseconds per operation over `iterations`.
+fn rep(case: &Case, iterations: u64) -> f64 {
+    ns_per_op((case.run)(iterations), iterations)
 }
 
 /// Alternating repetitions of the two cases behind a [`measure_pair`] ratio.
@@ -104,24 +127,25 @@ pub fn measure_pair(a: &Case, b: &Case) -> PairedRatio {
     let (a_iterations, b_iterations) = (calibrate(a.run), calibrate(b.run));
     black_box((a.run)(a_iterations));
     black_box((b.run)(b_iterations));
-    let mut ratios: Vec<f64> = (0..PAIRS)
-        .map(|pair| {
-            let (a_ns, b_ns) = if pair % 2 == 0 {
-                let a_ns = ns_per_op((a.run)(a_iterations), a_iterations);
-                (a_ns, ns_per_op((b.run)(b_iterations), b_iterations))
-            } else {
-                let b_ns = ns_per_op((b.run)(b_iterations), b_iterations);
-                (ns_per_op((a.run)(a_iterations), a_iterations), b_ns)
-            };
-            a_ns / b_ns.max(f64::MIN_POSITIVE)
-        })
-        .collect();
-    ratios.sort_by(f64::total_cmp);
+    let ratios = Spread::of(
+        (0..PAIRS)
+            .map(|pair| {
+                let (a_ns, b_ns) = if pair % 2 == 0 {
+                    let a_ns = rep(a, a_iterations);
+                    (a_ns, rep(b, b_iterations))
+                } else {
+                    let b_ns = rep(b, b_iterations);
+                    (rep(a, a_iterations), b_ns)
+                };
+                a_ns / b_ns.max(f64::MIN_POSITIVE)
+            })
+            .collect(),
+    );
     PairedRatio {
-        median: median(&ratios),
-        min: ratios[0],
-        max: ratios[ratios.len() - 1],
-        pairs: ratios.len(),
+        median: ratios.median,
+        min: ratios.min,
+        max: ratios.max,
+        pairs: ratios.count,
     }
 }
 
