@@ -107,19 +107,25 @@ fn loom_a_release_racing_a_caller_that_queues_hands_it_the_permit() {
 fn loom_a_waiter_polled_once_then_dropped_racing_a_release_loses_no_permit() {
     check(|| {
         let b = bulkhead(1, 1);
+        let inside = Inside::new(1);
         let holder = b.try_acquire().expect("free");
+        inside.enter();
         let waiter = {
-            let b = b.clone();
+            let (b, inside) = (b.clone(), inside.clone());
             thread::spawn(move || {
                 let mut fut = Box::pin(b.acquire());
                 let mut cx = Context::from_waker(Waker::noop());
                 // Admitted, queued, or granted while queued: dropping gives it all back.
                 if let Poll::Ready(r) = fut.as_mut().poll(&mut cx) {
-                    drop(r.expect("a queue of one has room"));
+                    let p = r.expect("a queue of one has room");
+                    inside.enter();
+                    inside.leave();
+                    drop(p);
                 }
                 drop(fut);
             })
         };
+        inside.leave();
         drop(holder);
         waiter.join().expect("no panic");
         all_back(&b, 1);
@@ -157,15 +163,27 @@ fn loom_two_waiters_behind_a_holder_both_get_a_permit_in_turn() {
 fn loom_close_racing_a_waiter_and_a_release_leaves_nothing_behind() {
     check(|| {
         let b = bulkhead(1, 1);
+        let inside = Inside::new(1);
         let holder = b.try_acquire().expect("free");
+        inside.enter();
         let waiter = {
-            let b = b.clone();
+            let (b, inside) = (b.clone(), inside.clone());
             thread::spawn(move || {
                 // Granted before the close, or turned away by it: never stuck.
-                drop(block_on(b.acquire()));
+                if let Ok(p) = block_on(b.acquire()) {
+                    inside.enter();
+                    inside.leave();
+                    drop(p);
+                }
             })
         };
-        let releaser = thread::spawn(move || drop(holder));
+        let releaser = {
+            let inside = inside.clone();
+            thread::spawn(move || {
+                inside.leave();
+                drop(holder);
+            })
+        };
         b.close();
         waiter.join().expect("no panic");
         releaser.join().expect("no panic");
