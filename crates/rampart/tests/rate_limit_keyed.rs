@@ -1,8 +1,10 @@
 //! Keyed rate limiters: independent keys, a new or evicted key starting with a full
-//! bucket, the cap, a quota change for every key, waiting per key, and configuration
-//! errors. Time comes from a `ManualClock` or tokio's paused clock; nothing sleeps.
+//! bucket, the cap, a quota change for every key, waiting per key (and dropping a wait,
+//! which takes nothing), and configuration errors. Time comes from a `ManualClock` or tokio's paused clock; nothing sleeps.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use rampart::clock::ManualClock;
@@ -155,6 +157,45 @@ async fn acquire_waits_per_key() {
     l.acquire(&1).await;
     assert_eq!(start.elapsed(), ms(100));
     assert!(l.acquire_n(&1, 2).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_acquire_at_any_await_takes_no_token_from_its_key() {
+    // As for the direct limiter: drop before the first poll, or after 1 or 2 waits (the
+    // second because a competitor took the token the waiter slept for). A twin sees
+    // the same calls but no waiter, and another key sees none: afterwards the twin
+    // agrees with the key, and the other key still has its whole burst.
+    let config = RateLimitConfig::per_second(10).with_burst(1);
+    for waits in 0..3u32 {
+        let make = || KeyedRateLimiter::<u32>::new("tenants", config, KeyedConfig::new());
+        let (l, twin) = (make().expect("valid"), make().expect("valid"));
+        for limiter in [&l, &twin] {
+            limiter.check(&1).expect("the burst");
+        }
+        {
+            let mut fut = std::pin::pin!(l.acquire(&1));
+            for w in 0..waits {
+                let polled = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                assert!(polled.is_pending(), "wait {w}");
+                tokio::time::advance(ms(100)).await;
+                if w == 0 {
+                    for limiter in [&l, &twin] {
+                        limiter.check(&1).expect("the competitor is first");
+                    }
+                }
+            }
+        }
+        for _ in 0..3 {
+            let (a, b) = (l.check(&1), twin.check(&1));
+            assert_eq!(a.is_ok(), b.is_ok(), "after {waits} waits");
+            assert_eq!(
+                a.err().map(|r| r.retry_after()),
+                b.err().map(|r| r.retry_after())
+            );
+            tokio::time::advance(ms(50)).await;
+        }
+        assert!(l.check(&2).is_ok(), "another key is untouched");
+    }
 }
 
 #[test]
