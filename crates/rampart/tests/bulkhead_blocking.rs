@@ -1,6 +1,7 @@
 //! The blocking bulkhead: a hung dependency occupies only its own pool, a full pool and
 //! queue reject, panics become errors, threads carry the bulkhead's name, idle threads
-//! above the core retire, and async callers await results without blocking.
+//! above the core retire, async callers await results without blocking, and a caller
+//! dropped at its await leaves its job to finish and the next queued job to start.
 //!
 //! Jobs that must stay busy block on a channel the test controls and report that they
 //! started on another, so every figure checked is reached by construction, not by
@@ -289,6 +290,70 @@ async fn call_rejects_when_full_and_resumes_a_panic_in_the_caller() {
         1,
         "the pool lives on"
     );
+}
+
+/// Polls a future once with a waker that does nothing.
+fn poll_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[test]
+fn dropping_a_caller_at_its_await_frees_the_thread_when_the_job_ends_and_starts_the_next_job_once()
+{
+    // `call` has one await: the job's result. Dropped there while its job is queued and
+    // while it runs, a caller leaves the job to run to its end (a blocking call cannot
+    // be stopped); its thread then serves the next queued job, each exactly once, and
+    // every figure is back to rest.
+    let b = pool(
+        "ledger",
+        BlockingBulkheadConfig::new()
+            .with_max_threads(1)
+            .with_queue_capacity(2),
+    );
+    let (started_tx, started) = channel();
+    let (gate, job) = hung(&started_tx);
+    let holder = b.spawn(job).unwrap();
+    started.recv().unwrap();
+
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let run = |name: &'static str| {
+        let runs = Arc::clone(&runs);
+        move || {
+            runs.lock().unwrap().push(name);
+            Ok::<_, ()>(name)
+        }
+    };
+    // Dropped while its job waits in the queue.
+    {
+        let mut queued = std::pin::pin!(b.call(run("dropped while queued")));
+        assert!(poll_once(queued.as_mut()).is_pending());
+        assert_eq!(b.snapshot().queued, 1);
+    }
+    let next = b.spawn(run("queued behind it")).unwrap();
+    assert_eq!(b.snapshot().queued, 2);
+    drop(gate);
+    assert_eq!(holder.join().unwrap(), "released");
+    assert_eq!(next.join().unwrap(), Ok("queued behind it"));
+    assert_eq!(
+        *runs.lock().unwrap(),
+        ["dropped while queued", "queued behind it"]
+    );
+
+    // Dropped while its job runs: the thread stays busy until the job ends, then is free.
+    let (gate, job) = hung(&started_tx);
+    {
+        let mut running = std::pin::pin!(b.call(move || Ok::<_, ()>(job())));
+        assert!(poll_once(running.as_mut()).is_pending());
+        started.recv().unwrap();
+    }
+    assert_eq!(b.snapshot().busy, 1, "a blocking call cannot be stopped");
+    let after = b.spawn(run("after the running one")).unwrap();
+    drop(gate);
+    assert_eq!(after.join().unwrap(), Ok("after the running one"));
+    eventually("the thread is idle", || b.snapshot().busy == 0);
+    let s = b.snapshot();
+    assert_eq!((s.busy, s.queued, s.rejected), (0, 0, 0));
+    assert_eq!(runs.lock().unwrap().len(), 3, "every job ran exactly once");
 }
 
 #[test]
