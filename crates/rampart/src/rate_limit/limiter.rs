@@ -191,7 +191,9 @@ impl RateLimiter {
     ///
     /// The tokens the bucket owes are kept (at most a full bucket's worth under the
     /// new quota) and come back at the new rate: raising the rate shortens the wait
-    /// at once, and a bucket that was empty stays empty. A call racing with the change
+    /// that checks report at once, and a bucket that was empty stays empty. A caller
+    /// already waiting in [`acquire`](Self::acquire) sleeps the time it was given,
+    /// then tries again under the new quota. A call racing with the change
     /// is decided by the old quota or the new one, never a mix of the two, though it
     /// may be charged at the other one's price.
     ///

@@ -12,7 +12,7 @@ use std::fmt;
 /// | priority | seeds' examples | shed |
 /// |---|---|---|
 /// | `Critical` | login, payments | never |
-/// | `High` | core API, checkout | above 95 % load |
+/// | `High` | core API, checkout | from 95 % load |
 /// | `Normal` | regular requests | from 85 % load |
 /// | `Low` | analytics, background jobs | from 70 % load (first) |
 #[derive(
