@@ -184,6 +184,47 @@ async fn drop_newest_evicts_the_last_queued() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn oldest_and_newest_go_by_arrival_not_by_the_serving_order() {
+    // Queued in an order that differs from the serving order, so that "oldest" and
+    // "newest" cannot be mistaken for "served next" or "served last".
+    for (overflow, queued, dropped) in [
+        // The Low job arrived first; the High one would be served first.
+        (Overflow::DropOldest, [(Low, "first"), (High, "second")], 0),
+        // The Low job arrived last; the High one would be served first.
+        (Overflow::DropNewest, [(High, "first"), (Low, "second")], 1),
+    ] {
+        let log = Log::default();
+        let (q, recorder) = queue(
+            WorkQueueConfig::new()
+                .with_workers(1)
+                .with_capacity(2)
+                .with_overflow(overflow),
+        );
+        let (release, blocker) = block_worker(&q).await;
+        let mut handles = Vec::new();
+        for (priority, name) in queued {
+            handles.push(q.submit(priority, job(&log, name)).unwrap());
+            tokio::time::advance(secs(1)).await;
+        }
+        handles.push(q.submit(Normal, job(&log, "newcomer")).unwrap());
+        release.send(()).unwrap();
+        let out = outcomes(handles).await;
+        let reason = match overflow {
+            Overflow::DropOldest => DropReason::Oldest,
+            _ => DropReason::Newest,
+        };
+        assert_eq!(out[dropped], Err(reason), "{overflow:?}: {out:?}");
+        assert_eq!(
+            out.iter().filter(|o| o.is_ok()).count(),
+            2,
+            "{overflow:?}: {out:?}"
+        );
+        assert_eq!(recorder.count("WorkDropped"), 1, "{overflow:?}");
+        blocker.await.unwrap();
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn drop_lowest_priority_keeps_the_important_work() {
     let log = Log::default();
     let Full {
