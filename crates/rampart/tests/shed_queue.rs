@@ -370,7 +370,7 @@ async fn dropping_a_queued_handle_frees_its_place() {
 /// The submitter is cancelled after `k` seconds of a job that awaits 5 sleeps of 1 s:
 /// at each of the job's await points (the queued case is the test above).
 #[tokio::test(start_paused = true)]
-async fn dropping_the_submitter_at_every_await_gives_the_capacity_back() {
+async fn dropping_the_submitter_at_every_await_frees_the_worker_for_the_queued_job_once() {
     for k in 0..=5u64 {
         let config = WorkQueueConfig::new().with_workers(1).with_capacity(1);
         let (q, _) = queue(config);
@@ -391,11 +391,22 @@ async fn dropping_the_submitter_at_every_await_gives_the_capacity_back() {
         };
         let first = spawn_submitter(&q);
         settle().await;
+        // A job queued behind it: the freed worker must start it, and only it, once.
+        let started = Arc::new(AtomicU32::new(0));
+        let second = {
+            let started = Arc::clone(&started);
+            q.submit(Low, async move {
+                started.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap()
+        };
         tokio::time::advance(secs(k)).await;
         settle().await;
         first.abort();
         let _ = first.await;
         settle().await;
+        assert_eq!(started.load(Ordering::SeqCst), 1, "cancelled after {k} s");
+        assert_eq!(second.await, Ok(()));
         let snap = q.snapshot();
         assert_eq!(
             (snap.running, snap.queued_total()),
