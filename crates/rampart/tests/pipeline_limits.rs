@@ -1,12 +1,15 @@
 //! Bulkheads, rate limiters, load shedders and adaptive limits inside a pipeline: what
 //! they refuse, what they hold across attempts, and that a dropped call gives back
-//! what it held. Time is tokio's paused clock; nothing sleeps in real time.
+//! what it held (to exactly one queued call, where calls queue). Time is tokio's paused clock; nothing sleeps in real time.
 
 use std::future::{pending, Future};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+mod bulkhead_support;
+
+use bulkhead_support::Caller;
 use rampart::adaptive::{AdaptiveConfig, AimdConfig};
 use rampart::bulkhead::BulkheadConfig;
 use rampart::circuit::{BreakerConfig, BreakerState};
@@ -143,6 +146,66 @@ async fn with_a_queue_calls_wait_in_order_and_give_up_after_the_maximum_wait() {
     drop(holder);
     assert_eq!(ok(&p).await, Ok(1));
     assert_eq!(bulkhead.snapshot().active, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_at_any_await_hands_its_slot_to_exactly_one_queued_call() {
+    // A call holding the bulkhead's only slot is dropped in its attempt or in its retry
+    // backoff, on the general stages (bulkhead and retry) and on the default-order ones
+    // (bulkhead, breaker, retry, timeout). Two calls wait in the bulkhead's queue: the
+    // first of them is woken once and gets the slot; the second is not woken until the
+    // first is done.
+    let retry = || {
+        RetryConfig::constant(ms(100))
+            .with_max_attempts(3)
+            .with_jitter(Jitter::None)
+    };
+    let bulkhead = || {
+        BulkheadConfig::new()
+            .with_max_concurrent(1)
+            .with_max_queue(2)
+    };
+    for default_order in [false, true] {
+        for in_backoff in [false, true] {
+            let builder = Pipeline::builder("ledger").bulkhead(bulkhead());
+            let p = if default_order {
+                builder
+                    .circuit_breaker(BreakerConfig::consecutive(10))
+                    .retry(retry())
+                    .timeout(Duration::from_secs(5))
+            } else {
+                builder.retry(retry())
+            }
+            .build()
+            .unwrap();
+            let at = format!("default order {default_order}, in backoff {in_backoff}");
+            let mut holder = Caller::new(p.call(move || async move {
+                if in_backoff {
+                    Err::<u32, _>("503")
+                } else {
+                    pending().await
+                }
+            }));
+            holder.pending();
+            let (mut first, mut second) = (Caller::new(ok(&p)), Caller::new(ok(&p)));
+            first.pending();
+            second.pending();
+            let slots = p.bulkheads().next().unwrap().clone();
+            assert_eq!(
+                (slots.snapshot().active, slots.snapshot().queued),
+                (1, 2),
+                "{at}"
+            );
+
+            drop(holder);
+            assert_eq!((first.wakes(), second.wakes()), (1, 0), "{at}");
+            assert_eq!(first.ready(), Ok(1), "{at}");
+            assert_eq!(second.wakes(), 1, "{at}");
+            assert_eq!(second.ready(), Ok(1), "{at}");
+            let s = slots.snapshot();
+            assert_eq!((s.active, s.queued), (0, 0), "{at}");
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]
