@@ -309,6 +309,16 @@ async fn an_adaptive_limit_frees_its_slot_and_backs_off_on_timeouts() {
         "a timeout is a drop: {}",
         limiter.limit()
     );
+    // A call dropped while it holds its slot gives the slot back and says nothing of
+    // the latency: the limit does not move.
+    let limit = limiter.limit();
+    let mut dropped = Box::pin(stuck(&p));
+    assert!(poll_once(dropped.as_mut()).is_pending());
+    assert_eq!(limiter.in_flight(), 1);
+    tokio::time::advance(ms(150)).await;
+    drop(dropped);
+    assert_eq!(limiter.in_flight(), 0);
+    assert_eq!(limiter.limit(), limit);
 }
 
 #[tokio::test(start_paused = true)]
