@@ -1,7 +1,10 @@
 //! The sliding-window counter: its estimate on hand-computed cases, exact retry-after,
-//! a limit change, waiting in paused time, and configuration errors.
+//! a limit change, waiting in paused time (and dropping a wait, which counts nothing),
+//! and configuration errors.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use rampart::clock::ManualClock;
@@ -149,4 +152,43 @@ async fn acquire_waits_until_a_call_fits() {
     // The window ends at 1 s; then 2 x (1 s - e) + 1 s <= 2 s from e = 500 ms.
     l.acquire().await;
     assert_eq!(start.elapsed(), ms(1500));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_acquire_at_any_await_counts_no_call() {
+    // Dropped before its first poll or after one or two waits (the second because a
+    // competitor took the room the waiter slept for). A twin sees the same calls but no
+    // waiter: afterwards the two agree, to the nanosecond of their retry-after.
+    let config = SlidingWindowConfig::per_second(2);
+    for waits in 0..3u32 {
+        let l = SlidingWindowLimiter::new("search", config).expect("valid");
+        let twin = SlidingWindowLimiter::new("twin", config).expect("valid");
+        for limiter in [&l, &twin] {
+            limiter.check().expect("under the limit");
+            limiter.check().expect("under the limit");
+        }
+        {
+            let mut fut = std::pin::pin!(l.acquire());
+            for w in 0..waits {
+                let polled = fut.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+                assert!(polled.is_pending(), "wait {w}");
+                // The first call fits again 1.5 s in (see the test above).
+                tokio::time::advance(if w == 0 { ms(1500) } else { ms(500) }).await;
+                if w == 0 {
+                    for limiter in [&l, &twin] {
+                        limiter.check().expect("the competitor is first");
+                    }
+                }
+            }
+        }
+        for _ in 0..4 {
+            let (a, b) = (l.check(), twin.check());
+            assert_eq!(a.is_ok(), b.is_ok(), "after {waits} waits");
+            assert_eq!(
+                a.err().map(|r| r.retry_after()),
+                b.err().map(|r| r.retry_after())
+            );
+            tokio::time::advance(ms(250)).await;
+        }
+    }
 }
