@@ -154,6 +154,51 @@ fn the_full_default_pipeline_with_a_fallback_allocates_nothing_on_success() {
 }
 
 #[test]
+fn the_full_default_pipeline_with_a_fallback_allocates_nothing_when_the_call_waits() {
+    // As above, with an operation that waits on a timer first: the attempt's timeout
+    // is armed, and the bulkhead slot and the breaker permit are held across polls.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    let p = rt.block_on(async {
+        Pipeline::builder("payment")
+            .bulkhead(rampart::bulkhead::BulkheadConfig::new().with_max_concurrent(40))
+            .circuit_breaker(rampart::circuit::BreakerConfig::consecutive(5))
+            .retry(RetryConfig::exponential(Duration::from_secs(1)).with_max_attempts(3))
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("valid")
+    });
+    let chain: FallbackChain<u64, &str> = FallbackChain::new().value("order pending", 0);
+    let call = || async {
+        let r = p
+            .call_with_fallback(
+                || async {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Ok(7)
+                },
+                &chain,
+            )
+            .await;
+        r.map(|v| (v.is_degraded(), v.into_inner()))
+    };
+    assert_eq!(rt.block_on(call()), Ok((false, 7)));
+    // Boxed before measuring: tokio's `block_on` boxes large futures in debug builds.
+    let many = Box::pin(async {
+        for _ in 0..100 {
+            assert_eq!(call().await, Ok((false, 7)));
+        }
+    });
+    let info = allocation_counter::measure(|| rt.block_on(many));
+    assert_eq!(
+        info.count_total, 0,
+        "allocations on the success path: {info:?}"
+    );
+}
+
+#[test]
 fn pipelines_from_the_shipped_example_allocate_as_pipelines_built_in_code() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/shop.toml");
     let registry = rampart::registry::Registry::from_file(example).expect("valid");
