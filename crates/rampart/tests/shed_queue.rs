@@ -184,6 +184,38 @@ async fn drop_newest_evicts_the_last_queued() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn every_policy_first_drops_work_older_than_the_maximum_age() {
+    // n-old has waited 11 s of its 10 when the newcomer finds the queue full: under
+    // every policy it goes as expired, and nothing else is dropped or refused.
+    for overflow in [
+        Overflow::RejectNew,
+        Overflow::DropOldest,
+        Overflow::DropNewest,
+        Overflow::DropLowestPriority,
+        Overflow::DropExpired,
+    ] {
+        let log = Log::default();
+        let Full {
+            q,
+            recorder,
+            release,
+            mut handles,
+            _blocker,
+        } = full(overflow, &log).await;
+        tokio::time::advance(secs(6)).await;
+        handles.push(q.submit(Normal, job(&log, "x")).unwrap());
+        release.send(()).unwrap();
+        assert_eq!(
+            outcomes(handles).await,
+            [Err(DropReason::Expired), Ok("l"), Ok("n-new"), Ok("x")],
+            "{overflow:?}"
+        );
+        assert_eq!(recorder.count("WorkDropped"), 1, "{overflow:?}");
+        assert_eq!(recorder.count("reason: Expired"), 1, "{overflow:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn oldest_and_newest_go_by_arrival_not_by_the_serving_order() {
     // Queued in an order that differs from the serving order, so that "oldest" and
     // "newest" cannot be mistaken for "served next" or "served last".
