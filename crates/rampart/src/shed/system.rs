@@ -322,6 +322,50 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_cgroup_cpu_quota_between_samples() {
+        // One core of quota. The cgroup used far more than the wall time between the
+        // two reads could hold: a full core. Then nothing more: idle.
+        let root = fake_root(&[
+            (
+                "proc/self/cgroup",
+                "0::/app
+",
+            ),
+            ("proc/stat", STAT_A),
+            (
+                "sys/fs/cgroup/app/cpu.max",
+                "100000 100000
+",
+            ),
+            (
+                "sys/fs/cgroup/app/cpu.stat",
+                "usage_usec 0
+user_usec 0
+",
+            ),
+        ]);
+        let mut usage = SystemUsage::with_root(&root);
+        let stat = root.join("sys/fs/cgroup/app/cpu.stat");
+        std::fs::write(
+            &stat,
+            "usage_usec 1000000000000
+",
+        )
+        .unwrap();
+        // The share is taken over the wall time between reads: let some pass.
+        let start = Instant::now();
+        while start.elapsed() < std::time::Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
+        assert_eq!(usage.read().cpu, 1.0);
+        while start.elapsed() < std::time::Duration::from_micros(100) {
+            std::hint::spin_loop();
+        }
+        assert_eq!(usage.read().cpu, 0.0);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
     fn missing_files_read_as_no_pressure() {
         let mut usage = SystemUsage::with_root("/nonexistent/rampart");
         assert_eq!(usage.read(), Usage::default());
@@ -332,5 +376,28 @@ mod tests {
         let mut usage = SystemUsage::new();
         let u = usage.read();
         assert!((0.0..=1.0).contains(&u.cpu) && (0.0..=1.0).contains(&u.memory));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_real_system_sees_the_cpu_this_test_burns() {
+        // Work, not sleep, until the operating system's counters show it (they move in
+        // clock ticks of a few milliseconds): the reading then is above zero.
+        let mut usage = SystemUsage::new();
+        let start = Instant::now();
+        let mut sum = 0u64;
+        loop {
+            let burst = Instant::now();
+            while burst.elapsed() < std::time::Duration::from_millis(20) {
+                sum = std::hint::black_box(sum.wrapping_add(1));
+            }
+            let u = usage.read();
+            assert!((0.0..=1.0).contains(&u.cpu), "{u:?}");
+            if u.cpu > 0.0 {
+                assert!(u.memory > 0.0, "{u:?}");
+                break;
+            }
+            assert!(start.elapsed().as_secs() < 30, "no CPU use seen");
+        }
     }
 }
