@@ -114,6 +114,51 @@ fn outcomes_move_the_limit_and_report_it() {
 }
 
 #[test]
+fn the_gradient_limit_climbs_to_its_maximum_and_falls_to_its_minimum() {
+    // Rounds of as many calls as the limit allows, all at once. As fast as the no-load
+    // time, they raise the limit until it stops at the maximum; timing out, they bring
+    // it down until it stops at the minimum. Each move is reported, none goes past a
+    // bound.
+    let gradient = GradientConfig::new().with_min_rtt(secs(3600), 1);
+    let config = AdaptiveConfig::gradient(gradient)
+        .with_limits(3, 40)
+        .with_initial_limit(10);
+    let (l, clock, recorder) = limiter(config);
+    let round = |rtt: Duration, timed_out: bool| {
+        let held: Vec<_> = std::iter::from_fn(|| l.try_acquire().ok()).collect();
+        clock.advance(rtt);
+        for p in held {
+            if timed_out {
+                p.dropped();
+            } else {
+                p.success();
+            }
+        }
+    };
+    round(ms(10), false);
+    assert_eq!(l.limit(), 10, "the no-load time is measured");
+    for _ in 0..2_000 {
+        round(ms(10), false);
+        assert!(l.limit() <= 40, "{}", l.limit());
+    }
+    assert_eq!(l.limit(), 40);
+    for _ in 0..2_000 {
+        round(ms(100), true);
+        assert!(l.limit() >= 3, "{}", l.limit());
+    }
+    assert_eq!(l.limit(), 3);
+    let moves = recorder.lines();
+    assert!(moves.iter().any(|m| m.ends_with("to: 40 }")), "{moves:?}");
+    assert!(moves.iter().any(|m| m.ends_with("to: 3 }")), "{moves:?}");
+    assert!(
+        moves
+            .iter()
+            .all(|m| m.starts_with("search: ConcurrencyLimitChanged")),
+        "{moves:?}"
+    );
+}
+
+#[test]
 fn the_gradient_limiter_starts_by_measuring_no_load() {
     let gradient = GradientConfig::new().with_min_rtt(secs(60), 2);
     let config = AdaptiveConfig::gradient(gradient)
