@@ -231,11 +231,13 @@ fn towerres_ratelimiter_call(iterations: u64) -> Duration {
     })
 }
 
-/// Resident set size in bytes, if /proc is readable.
+/// Resident set size in bytes, if /proc is readable: the kernel's `VmRSS` line, in
+/// kB whatever the page size.
 fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// The resident growth per key while `fill` runs (and what it returns is alive).
@@ -247,7 +249,7 @@ fn bytes_per_key<T>(fill: impl FnOnce() -> T) -> f64 {
     match (before, after) {
         (Some(b), Some(a)) => a.saturating_sub(b) as f64 / MEMORY_KEYS as f64,
         _ => {
-            eprintln!("note: /proc/self/statm is not readable; memory not measured");
+            eprintln!("note: /proc/self/status is not readable; memory not measured");
             0.0
         }
     }
