@@ -28,6 +28,10 @@
 //! | [`TokioClock`] (default under paused time) | nanoseconds | one `clock_gettime` (20-40 ns in VMs) | yes |
 //! | [`CoarseClock`] | the kernel tick (1-4 ms on Linux) | 5-10 ns | no |
 //! | [`ManualClock`] | nanoseconds | one atomic load | moves only when advanced |
+//!
+//! The rate limiters read a [`TscClock`] without its multiply: their buckets keep time
+//! in the counter's raw ticks, and their quota is turned into ticks once, when it is
+//! set. The durations they give back are nanoseconds, as from every other policy.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,6 +79,78 @@ impl InlineClock {
             InlineClock::Tsc(tsc) => tsc.now_nanos(),
             InlineClock::Dyn(clock) => clock.now_nanos(),
         }
+    }
+}
+
+/// A policy's clock read in the clock's own ticks, for a policy that only compares its
+/// readings with each other and with durations turned into ticks once (a rate
+/// limiter's buckets): the time-stamp counter's raw count, with no scaling on each
+/// read, or the nanoseconds of any other clock.
+///
+/// Scaling a counter reading to nanoseconds is a multiply and two shifts on the path
+/// from the read to the decision; on a rate limiter's check that was a tenth of its
+/// cost. Ticks go back to nanoseconds only where a duration leaves the policy (a
+/// `retry_after`, a snapshot), rounded up there.
+#[derive(Debug, Clone)]
+pub(crate) struct TickClock {
+    source: InlineClock,
+    /// Nanoseconds in [`SCALE_TICKS`] ticks: exactly that for a clock that ticks in
+    /// nanoseconds.
+    nanos_per_scale: u64,
+}
+
+/// The number of ticks [`TickClock`] measures its rate over: large enough that the
+/// rate of a counter of a few GHz is known to about one part in 10^11.
+const SCALE_TICKS: u64 = 1 << 40;
+
+impl TickClock {
+    /// Reads `clock` in ticks: the counter's raw ticks when it is a [`TscClock`],
+    /// nanoseconds otherwise.
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        let source = InlineClock::new(clock);
+        let nanos_per_scale = match &source {
+            InlineClock::Tsc(tsc) => tsc.counter.delta_as_nanos(0, SCALE_TICKS).max(1),
+            InlineClock::Dyn(_) => SCALE_TICKS,
+        };
+        TickClock {
+            source,
+            nanos_per_scale,
+        }
+    }
+
+    /// A clock whose readings of `clock` are ticks of which `SCALE_TICKS` make
+    /// `nanos_per_scale` nanoseconds: a counter that does not tick in nanoseconds, for
+    /// tests.
+    #[cfg(test)]
+    pub(crate) fn scaled(clock: Arc<dyn Clock>, nanos_per_scale: u64) -> Self {
+        TickClock {
+            source: InlineClock::Dyn(clock),
+            nanos_per_scale: nanos_per_scale.max(1),
+        }
+    }
+
+    /// Ticks since the clock's origin (any origin: only differences mean anything).
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        match &self.source {
+            InlineClock::Tsc(tsc) => tsc.counter.raw(),
+            InlineClock::Dyn(clock) => clock.now_nanos(),
+        }
+    }
+
+    /// The ticks in `nanos` nanoseconds, rounded up (at least `nanos` rounded up to a
+    /// whole tick), saturating.
+    pub(crate) fn ticks(&self, nanos: u64) -> u64 {
+        let ticks = (u128::from(nanos) * u128::from(SCALE_TICKS))
+            .div_ceil(u128::from(self.nanos_per_scale));
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+
+    /// The nanoseconds in `ticks` ticks, rounded up, saturating.
+    pub(crate) fn nanos(&self, ticks: u64) -> u64 {
+        let nanos = (u128::from(ticks) * u128::from(self.nanos_per_scale))
+            .div_ceil(u128::from(SCALE_TICKS));
+        u64::try_from(nanos).unwrap_or(u64::MAX)
     }
 }
 
@@ -463,6 +539,59 @@ mod tests {
         assert!(matches!(inline, InlineClock::Dyn(_)));
         manual.advance(Duration::from_nanos(7));
         assert_eq!(inline.now_nanos(), 7);
+    }
+
+    #[test]
+    fn a_tick_clock_reads_other_clocks_in_nanoseconds() {
+        let manual = ManualClock::new();
+        let ticks = TickClock::new(Arc::new(manual.clone()));
+        manual.advance(Duration::from_nanos(7));
+        assert_eq!(ticks.now(), 7);
+        for n in [0, 1, 7, 1_000_000_007, u64::MAX] {
+            assert_eq!(ticks.ticks(n), n);
+            assert_eq!(ticks.nanos(n), n);
+        }
+    }
+
+    #[test]
+    fn a_tick_clock_converts_counter_ticks_rounding_up() {
+        // 8 ticks in 5 nanoseconds.
+        let c = TickClock::scaled(Arc::new(ManualClock::new()), SCALE_TICKS / 8 * 5);
+        assert_eq!(c.ticks(5), 8);
+        assert_eq!(c.ticks(1), 2, "1.6 ticks round up");
+        assert_eq!(c.nanos(8), 5);
+        assert_eq!(c.nanos(9), 6, "5.625 ns round up");
+        assert_eq!(c.nanos(0), 0);
+        for n in [1, 3, 999, 1_000_000_000] {
+            assert!(c.nanos(c.ticks(n)) >= n);
+        }
+        assert_eq!(c.ticks(u64::MAX), u64::MAX);
+        // A slow counter: 1 tick per 3 ns.
+        let slow = TickClock::scaled(Arc::new(ManualClock::new()), SCALE_TICKS * 3);
+        assert_eq!(slow.ticks(3), 1);
+        assert_eq!(slow.ticks(4), 2);
+        assert_eq!(slow.nanos(2), 6);
+        assert_eq!(slow.nanos(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_tick_clock_on_the_counter_reads_its_raw_ticks_at_its_rate() {
+        let tsc = TscClock::new();
+        let ticks = TickClock::new(Arc::new(tsc.clone()));
+        let (t0, n0) = (ticks.now(), tsc.now_nanos());
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(2) {
+            std::hint::spin_loop();
+        }
+        let (t1, n1) = (ticks.now(), tsc.now_nanos());
+        assert!(t1 > t0);
+        // The ticks counted, turned into nanoseconds, are the nanoseconds the scaled
+        // clock counted, to within the reads' own time and the rounding.
+        let (counted, scaled) = (ticks.nanos(t1 - t0), n1 - n0);
+        assert!(
+            counted.abs_diff(scaled) <= scaled / 100 + 1_000,
+            "{counted} vs {scaled}"
+        );
     }
 
     #[test]

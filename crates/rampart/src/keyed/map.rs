@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::config::KeyedConfig;
-use super::shard::{Shard, Slot, Stale, Timing};
+use super::shard::{Shard, Slot, Stale, Timing, MILLI};
 use crate::clock::duration_to_nanos;
 use crate::config::ConfigError;
 
@@ -52,12 +52,18 @@ where
     E: Slot,
     S: BuildHasher,
 {
-    /// An empty map with the limits of `config` (validated here), at `now`.
+    /// An empty map with the limits of `config` (validated here), at `now`, keeping
+    /// time in the units of its caller's clock, which `units` turns nanoseconds into.
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`KeyedConfig::validate`].
-    pub(crate) fn new(config: &KeyedConfig, hasher: S, now: u64) -> Result<Self, ConfigError> {
+    pub(crate) fn new(
+        config: &KeyedConfig,
+        hasher: S,
+        now: u64,
+        units: &dyn Fn(u64) -> u64,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let count = config.shards.min(config.max_keys);
         let (share, extra) = (config.max_keys / count, config.max_keys % count);
@@ -67,7 +73,7 @@ where
         Ok(Map {
             shards,
             hasher,
-            timing: Timing::new(duration_to_nanos(config.idle_timeout)),
+            timing: Timing::scaled(units(duration_to_nanos(config.idle_timeout)), units(MILLI)),
             len: AtomicUsize::new(0),
             evicted: AtomicU64::new(0),
         })

@@ -215,7 +215,7 @@ where
         clock: Arc<dyn Clock>,
         hasher: S,
     ) -> Result<Self, ConfigError> {
-        let map = Map::new(&config, hasher, clock.now_nanos())?;
+        let map = Map::new(&config, hasher, clock.now_nanos(), &|ns| ns)?;
         Ok(Keyed {
             inner: Arc::new(Inner {
                 map,

@@ -39,7 +39,11 @@ pub(crate) trait Slot {
     fn last_used(&self) -> u64;
 }
 
-/// The time rules of a map, in nanoseconds.
+/// One millisecond in nanoseconds.
+pub(crate) const MILLI: u64 = 1_000_000;
+
+/// The time rules of a map, in the units of its clock (nanoseconds, or a rate
+/// limiter's ticks).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Timing {
     /// A key unused for longer than this is expired.
@@ -53,10 +57,17 @@ pub(crate) struct Timing {
 
 impl Timing {
     /// The rules for an idle timeout of `idle` nanoseconds.
+    #[cfg(test)]
     pub(crate) fn new(idle: u64) -> Self {
+        Self::scaled(idle, MILLI)
+    }
+
+    /// The rules for an idle timeout of `idle` units of a clock of which `milli` make
+    /// one millisecond.
+    pub(crate) fn scaled(idle: u64, milli: u64) -> Self {
         Timing {
             idle,
-            touch: (idle / 64).min(1_000_000),
+            touch: (idle / 64).min(milli),
             sweep: (idle / 4).max(1),
         }
     }

@@ -1,7 +1,8 @@
 //! The token bucket as GCRA arithmetic: a pure function of the bucket's state (its
-//! theoretical arrival time, TAT), the quota and "now", all in integer nanoseconds.
+//! theoretical arrival time, TAT), the quota and "now", all in integer ticks of the
+//! limiter's clock (nanoseconds, or the time-stamp counter's raw ticks).
 //!
-//! A bucket of `burst` tokens refilled at one token per `t` nanoseconds is kept as one
+//! A bucket of `burst` tokens refilled at one token per `t` ticks is kept as one
 //! number: the TAT, the instant at which the bucket is full again. Taking `n` tokens at
 //! `now` moves the TAT to `max(TAT, now) + n * t`, and is allowed when the new TAT is at
 //! most `burst * t` (the bucket's `window`) ahead of `now`. So a bucket idle for any
@@ -14,7 +15,7 @@ pub(crate) const MAX_TAT: u64 = u64::MAX - 1;
 /// A quota in GCRA form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Gcra {
-    /// The emission interval: nanoseconds per token (at least 1).
+    /// The emission interval: ticks per token (at least 1).
     pub(crate) t: u64,
     /// `burst * t`: how far the TAT may run ahead of now.
     pub(crate) window: u64,
@@ -25,7 +26,7 @@ pub(crate) struct Gcra {
 pub(crate) enum Verdict {
     /// Admitted: store this TAT.
     Admit(u64),
-    /// Refused: the same call would be admitted this many nanoseconds later (if nothing
+    /// Refused: the same call would be admitted this many ticks later (if nothing
     /// else takes tokens meanwhile).
     Wait(u64),
     /// Refused for good: more tokens than the burst.
@@ -33,7 +34,7 @@ pub(crate) enum Verdict {
 }
 
 impl Gcra {
-    /// A quota of `burst` tokens refilled one per `t` nanoseconds (`t` at least 1,
+    /// A quota of `burst` tokens refilled one per `t` ticks (`t` at least 1,
     /// `burst` at least 1; the window saturates).
     pub(crate) const fn new(t: u64, burst: u32) -> Self {
         let t = if t == 0 { 1 } else { t };

@@ -69,8 +69,8 @@ use std::time::Duration;
 
 use super::config::RateLimitConfig;
 use super::limiter::RateLimitSnapshot;
-use super::shared::{wait, Refusal, Shared};
-use crate::clock::{default_clock, Clock};
+use super::shared::{Refusal, Shared};
+use crate::clock::{default_clock, Clock, TickClock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
 use crate::event::Listener;
@@ -177,8 +177,20 @@ where
         clock: Arc<dyn Clock>,
         hasher: S,
     ) -> Result<Self, ConfigError> {
-        let shared = Shared::new(name, config, Arc::clone(&clock))?;
-        let map = Map::new(&keyed, hasher, clock.now_nanos())?;
+        Self::on_ticks(name, config, keyed, TickClock::new(clock), hasher)
+    }
+
+    /// Buckets, and a map, that keep time in `clock`'s ticks.
+    pub(super) fn on_ticks(
+        name: &str,
+        config: RateLimitConfig,
+        keyed: KeyedConfig,
+        clock: TickClock,
+        hasher: S,
+    ) -> Result<Self, ConfigError> {
+        let shared = Shared::new(name, config, clock)?;
+        let ticks = &shared.clock;
+        let map = Map::new(&keyed, hasher, ticks.now(), &|ns| ticks.ticks(ns))?;
         Ok(KeyedRateLimiter {
             inner: Arc::new(Inner { map, shared }),
         })
@@ -232,7 +244,7 @@ where
     /// and the rejection has no `retry_after`.
     #[inline]
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), Rejection> {
-        let now = self.inner.shared.clock.now_nanos();
+        let now = self.inner.shared.clock.now();
         match self.take(key, n, now) {
             Ok(()) => Ok(()),
             Err(refusal) => Err(self.inner.shared.refuse(refusal)),
@@ -260,10 +272,10 @@ where
     /// Dropping the future before it completes takes no token.
     pub async fn acquire_n(&self, key: &K, n: u32) -> Result<(), Rejection> {
         loop {
-            let now = self.inner.shared.clock.now_nanos();
+            let now = self.inner.shared.clock.now();
             match self.take(key, n, now) {
                 Ok(()) => return Ok(()),
-                Err(Refusal::Wait(ns)) => wait(ns).await,
+                Err(Refusal::Wait(ticks)) => self.inner.shared.wait(ticks).await,
                 Err(Refusal::Never) => return Err(self.inner.shared.refuse(Refusal::Never)),
             }
         }
@@ -295,7 +307,7 @@ where
     /// The [`ConfigError`] of [`RateLimitConfig::validate`]; the quota is then unchanged.
     pub fn set_quota(&self, config: RateLimitConfig) -> Result<(), ConfigError> {
         let (map, shared) = (&self.inner.map, &self.inner.shared);
-        let now = shared.clock.now_nanos();
+        let now = shared.clock.now();
         shared.set_quota(config, |rescale| map.for_each(now, |_, b| rescale(&b.0)))
     }
 
@@ -323,7 +335,7 @@ where
         let tat = self
             .inner
             .map
-            .peek(key, shared.clock.now_nanos(), |b| b.0.load(Relaxed))?;
+            .peek(key, shared.clock.now(), |b| b.0.load(Relaxed))?;
         Some(RateLimitSnapshot::new(
             shared.config(),
             shared.bucket(tat),
@@ -350,7 +362,7 @@ where
     /// that long); returns how many. For a periodic task, so that memory also falls
     /// when no calls arrive.
     pub fn evict_idle(&self) -> usize {
-        let now = self.inner.shared.clock.now_nanos();
+        let now = self.inner.shared.clock.now();
         self.inner.map.evict_idle(now)
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::RateLimitConfig;
-use super::shared::{wait, Bucket, Refusal, Shared};
-use crate::clock::{default_clock, Clock};
+use super::shared::{Bucket, Refusal, Shared};
+use crate::clock::{default_clock, Clock, TickClock};
 use crate::config::ConfigError;
 use crate::error::Rejection;
 use crate::event::Listener;
@@ -24,7 +24,7 @@ struct Inner {
 }
 
 /// A token-bucket rate limiter: `burst` calls at once, refilled at `rate` per
-/// `period`, decided lock-free in integer nanoseconds.
+/// `period`, decided lock-free in integer ticks of its clock.
 ///
 /// Cheap to clone; clones share the bucket. `Send + Sync`. See the [module
 /// docs](super) for the rules and an example.
@@ -90,6 +90,15 @@ impl RateLimiter {
         config: RateLimitConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ConfigError> {
+        Self::on_ticks(name, config, TickClock::new(clock))
+    }
+
+    /// A limiter whose buckets keep time in `clock`'s ticks.
+    pub(super) fn on_ticks(
+        name: &str,
+        config: RateLimitConfig,
+        clock: TickClock,
+    ) -> Result<Self, ConfigError> {
         Ok(RateLimiter {
             inner: Arc::new(Inner {
                 tat: Padded(AtomicU64::new(0)),
@@ -146,7 +155,7 @@ impl RateLimiter {
     #[inline]
     pub fn check_n(&self, n: u32) -> Result<(), Rejection> {
         let inner = &*self.inner;
-        let now = inner.shared.clock.now_nanos();
+        let now = inner.shared.clock.now();
         match inner.shared.take(&inner.tat.0, n, now) {
             Ok(()) => Ok(()),
             Err(refusal) => Err(inner.shared.refuse(refusal)),
@@ -178,10 +187,10 @@ impl RateLimiter {
     pub async fn acquire_n(&self, n: u32) -> Result<(), Rejection> {
         let inner = &*self.inner;
         loop {
-            let now = inner.shared.clock.now_nanos();
+            let now = inner.shared.clock.now();
             match inner.shared.take(&inner.tat.0, n, now) {
                 Ok(()) => return Ok(()),
-                Err(Refusal::Wait(ns)) => wait(ns).await,
+                Err(Refusal::Wait(ticks)) => inner.shared.wait(ticks).await,
                 Err(Refusal::Never) => return Err(inner.shared.refuse(Refusal::Never)),
             }
         }

@@ -18,13 +18,17 @@
 //! # Exactness
 //!
 //! The token bucket keeps one number, its theoretical arrival time (TAT), in integer
-//! nanoseconds. After any idle time it admits exactly `burst` calls at one instant,
-//! never one more; a refused call's [`retry_after`](crate::Rejection::retry_after) is
-//! exactly the time after which it would pass, and it is refused at every instant
-//! before that. A clock that goes backwards never panics and only ever refuses more:
-//! from one admitted call to a later one, the calls admitted number at most `burst`
-//! plus the clock's advance between the two (if any) divided by the emission interval
-//! (`period / rate`, rounded down to whole nanoseconds).
+//! ticks of its clock: nanoseconds on every clock but the default time-stamp counter,
+//! whose raw ticks it keeps so that a check never scales a reading. After any idle
+//! time it admits exactly `burst` calls at one instant, never one more; a refused
+//! call's [`retry_after`](crate::Rejection::retry_after) is exactly the time after
+//! which it would pass (on the counter, rounded up to the next whole nanosecond), and
+//! it is refused at every instant before that. A clock that goes backwards never panics
+//! and only ever refuses more: from one admitted call to a later one, the calls
+//! admitted number at most `burst` plus the clock's advance between the two (if any)
+//! divided by the emission interval (`period / rate`, rounded down to whole
+//! nanoseconds, then on the counter up to a whole tick, a fraction of a nanosecond, so
+//! the rate never goes above the quota).
 //!
 //! # Time and cost
 //!
@@ -108,6 +112,8 @@ mod window;
 
 #[cfg(all(test, rampart_loom))]
 mod loom_tests;
+#[cfg(test)]
+mod tick_tests;
 
 pub use config::{RateLimitConfig, SlidingWindowConfig};
 pub use keyed::{KeyedRateLimitSnapshot, KeyedRateLimiter};

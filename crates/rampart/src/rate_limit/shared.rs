@@ -1,14 +1,19 @@
 //! What a direct limiter and every key of a keyed limiter share: the quota, the clock,
 //! the name, the listener and the rejection count, and the lock-free step that takes
 //! tokens from one bucket.
+//!
+//! Buckets keep time in the clock's ticks ([`TickClock`]): the time-stamp counter's raw
+//! count on the default clock, nanoseconds on any other. The quota is turned into ticks
+//! when it is set, and a wait back into nanoseconds when it leaves the limiter, so a
+//! check never scales a reading.
 
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::config::RateLimitConfig;
-use super::gcra::Verdict;
+use super::gcra::{Gcra, Verdict};
 use super::quota::QuotaCell;
-use crate::clock::{Clock, InlineClock};
+use crate::clock::TickClock;
 use crate::config::ConfigError;
 use crate::error::{Rejection, RejectionKind};
 use crate::event::{Event, EventKind, Listener};
@@ -17,7 +22,7 @@ use crate::sync::{AtomicU64, Ordering::Relaxed};
 /// Why tokens were not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refusal {
-    /// Come back after this many nanoseconds.
+    /// Come back after this many ticks of the limiter's clock.
     Wait(u64),
     /// More tokens than the burst: never.
     Never,
@@ -39,28 +44,28 @@ pub(super) struct Shared {
     /// The configuration in force, for snapshots (written with the quota).
     config: std::sync::Mutex<RateLimitConfig>,
     pub(super) rejected: AtomicU64,
-    pub(super) clock: InlineClock,
+    pub(super) clock: TickClock,
     listener: OnceLock<Arc<dyn Listener>>,
 }
 
 impl Shared {
-    /// Validates `config` and shares it.
+    /// Validates `config` and shares it, on `clock`'s ticks.
     pub(super) fn new(
         name: &str,
         config: RateLimitConfig,
-        clock: Arc<dyn Clock>,
+        clock: TickClock,
     ) -> Result<Self, ConfigError> {
         Ok(Shared {
             name: name.into(),
-            quota: QuotaCell::new(config.gcra()?),
+            quota: QuotaCell::new(quota_in_ticks(&clock, config)?),
             config: std::sync::Mutex::new(config),
             rejected: AtomicU64::new(0),
-            clock: InlineClock::new(clock),
+            clock,
             listener: OnceLock::new(),
         })
     }
 
-    /// Takes `n` tokens at `now` from the bucket whose TAT is in `cell`: one CAS when
+    /// Takes `n` tokens at `now` (in ticks) from the bucket whose TAT is in `cell`: one CAS when
     /// nobody races, retried with the fresh TAT when somebody did.
     ///
     /// The quota is read once: a call racing with a quota change is decided by one of
@@ -85,11 +90,11 @@ impl Shared {
 
     /// The bucket whose TAT is `tat`, now.
     pub(super) fn bucket(&self, tat: u64) -> Bucket {
-        let now = self.clock.now_nanos();
+        let now = self.clock.now();
         let tokens = self.quota.load().available(tat, now);
         Bucket {
             available: u32::try_from(tokens).unwrap_or(u32::MAX),
-            full_in: Duration::from_nanos(tat.saturating_sub(now)),
+            full_in: Duration::from_nanos(self.clock.nanos(tat.saturating_sub(now))),
         }
     }
 
@@ -99,7 +104,7 @@ impl Shared {
     pub(super) fn refuse(&self, refusal: Refusal) -> Rejection {
         self.rejected.fetch_add(1, Relaxed);
         let retry_after = match refusal {
-            Refusal::Wait(ns) => Some(Duration::from_nanos(ns)),
+            Refusal::Wait(ticks) => Some(Duration::from_nanos(self.clock.nanos(ticks))),
             Refusal::Never => None,
         };
         if let Some(l) = self.listener.get() {
@@ -126,13 +131,13 @@ impl Shared {
         config: RateLimitConfig,
         each: impl FnOnce(&dyn Fn(&AtomicU64)),
     ) -> Result<(), ConfigError> {
-        let to = config.gcra()?;
+        let to = quota_in_ticks(&self.clock, config)?;
         // Held throughout, so that quota changes apply one after the other.
         let mut current = self.config.lock().unwrap_or_else(PoisonError::into_inner);
         let from = self.quota.load();
         self.quota.store(to);
         *current = config;
-        let now = self.clock.now_nanos();
+        let now = self.clock.now();
         each(&|cell: &AtomicU64| {
             let _ = cell.fetch_update(Relaxed, Relaxed, |tat| Some(from.rescale(tat, now, to)));
         });
@@ -148,9 +153,17 @@ impl Shared {
     pub(super) fn set_listener(&self, listener: Arc<dyn Listener>) {
         let _ = self.listener.set(listener);
     }
+
+    /// Sleeps `ticks` of the limiter's clock on tokio's timer (which rounds up to whole
+    /// milliseconds).
+    pub(super) async fn wait(&self, ticks: u64) {
+        tokio::time::sleep(Duration::from_nanos(self.clock.nanos(ticks))).await;
+    }
 }
 
-/// Sleeps `ns` nanoseconds on tokio's timer (which rounds up to whole milliseconds).
-pub(super) async fn wait(ns: u64) {
-    tokio::time::sleep(Duration::from_nanos(ns)).await;
+/// `config`'s quota (validated) in `clock`'s ticks: the emission interval rounded up to
+/// a whole tick, so that the rate never goes above the quota, and the burst exact.
+fn quota_in_ticks(clock: &TickClock, config: RateLimitConfig) -> Result<Gcra, ConfigError> {
+    let nanos = config.gcra()?;
+    Ok(Gcra::new(clock.ticks(nanos.t), config.effective_burst()))
 }
