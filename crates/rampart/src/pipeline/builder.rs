@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{PipelineConfig, PolicyConfig};
+use super::policies::Policies;
 use super::{Depth, Pipeline, Policy, Shared, MAX_POLICIES};
 use crate::adaptive::AdaptiveConfig;
 use crate::bulkhead::BulkheadConfig;
@@ -217,7 +218,7 @@ impl PipelineBuilder {
             shared: Arc::new(Shared {
                 name: self.name,
                 depth: Depth::of(&policies),
-                policies,
+                policies: Policies::new(policies),
                 innermost_chaos,
                 gate: self.gate,
                 events: Events::new(self.listener),

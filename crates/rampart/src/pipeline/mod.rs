@@ -60,6 +60,7 @@ mod config;
 mod decide;
 mod hedging;
 mod node;
+mod policies;
 mod stage;
 mod typed;
 
@@ -86,6 +87,7 @@ use crate::rate_limit::{RateLimiter, SlidingWindowLimiter};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::shed::LoadShedder;
 use crate::timeout::Span;
+use policies::Policies;
 
 /// The most policies one pipeline can hold (more than four cost one allocation per call).
 pub const MAX_POLICIES: usize = 8;
@@ -159,7 +161,7 @@ impl Depth {
 /// What every call of a pipeline (and its clones) shares.
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
-    pub(crate) policies: Vec<Policy>,
+    pub(crate) policies: Policies,
     /// A fault injection stage listed last, run by the leaf rather than a node of its
     /// own (it is not in `policies`).
     pub(crate) innermost_chaos: Option<FaultInjector>,

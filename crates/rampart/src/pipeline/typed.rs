@@ -263,7 +263,6 @@ mod tests {
     use proptest::prelude::*;
     use tokio::time::Instant;
 
-    use super::is_standard;
     use crate::bulkhead::BulkheadConfig;
     use crate::circuit::BreakerConfig;
     use crate::event::Recorder;
@@ -409,7 +408,7 @@ mod tests {
 
     #[test]
     fn only_the_default_shape_gets_typed_stages() {
-        let shape = |b: PipelineBuilder| is_standard(&b.build().unwrap().shared.policies);
+        let shape = |b: PipelineBuilder| b.build().unwrap().shared.depth == Depth::Standard;
         let bulkhead = || BulkheadConfig::new();
         let breaker = || BreakerConfig::consecutive(5);
         let retry = RetryConfig::default;
