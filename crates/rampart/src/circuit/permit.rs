@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::breaker::Inner;
 use super::logic::Word;
+use super::state::BreakerState;
 use crate::sync::Arc;
 
 /// Permission for one call to go through a breaker; give it back with
@@ -34,6 +35,30 @@ impl BreakerPermit {
     pub fn is_probe(&self) -> bool {
         self.probe.is_some()
     }
+
+    /// What a permit of a closed (or metrics-only) breaker records by, if this is one.
+    /// Such a permit gives nothing back when dropped, so its holder may forget it once
+    /// it has this copy.
+    #[inline(always)]
+    pub(crate) fn counted(&self) -> Option<CountedPermit> {
+        match self.word.state() {
+            BreakerState::Closed | BreakerState::MetricsOnly if self.probe.is_none() => {
+                Some(CountedPermit {
+                    word: self.word,
+                    start: self.start,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A copy of what a closed (or metrics-only) breaker's permit records by: the word it
+/// was issued under and when its call started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CountedPermit {
+    pub(super) word: Word,
+    pub(super) start: u64,
 }
 
 impl Drop for BreakerPermit {

@@ -3,7 +3,7 @@
 
 use super::breaker::{CircuitBreaker, Inner};
 use super::logic::{Verdict, Word};
-use super::permit::BreakerPermit;
+use super::permit::{BreakerPermit, CountedPermit};
 use super::state::BreakerState;
 use super::window::Tracker;
 use crate::classify::OutcomeClass;
@@ -39,22 +39,33 @@ impl CircuitBreaker {
 
     #[inline(always)]
     fn record_caused(&self, mut permit: BreakerPermit, class: OutcomeClass, cause: Cause<'_>) {
-        let (w, start) = (permit.word, permit.start);
-        let closed = w.state() == BreakerState::Closed;
-        match w.state() {
-            BreakerState::Closed | BreakerState::MetricsOnly if permit.probe.is_none() => {
-                // Such a permit gives nothing back when dropped; forgetting it spares
-                // every recorded call a call to its drop glue (13 instructions).
-                std::mem::forget(permit);
-                self.inner.record_closed(w, start, class, closed, cause);
-            }
-            BreakerState::HalfOpen => {
-                if let Some(inner) = permit.probe.take() {
-                    inner.record_probe(w.epoch(), start, class, cause);
-                }
-            }
-            _ => {}
+        if let Some(counted) = permit.counted() {
+            // Such a permit gives nothing back when dropped; forgetting it spares
+            // every recorded call a call to its drop glue (13 instructions).
+            std::mem::forget(permit);
+            self.record_counted(counted, class, cause);
+            return;
         }
+        if permit.word.state() == BreakerState::HalfOpen {
+            if let Some(inner) = permit.probe.take() {
+                inner.record_probe(permit.word.epoch(), permit.start, class, cause);
+            }
+        }
+    }
+
+    /// Records the outcome of a closed (or metrics-only) breaker's call by the copy
+    /// of its permit, [`BreakerPermit::counted`]; the permit itself may be forgotten.
+    #[inline(always)]
+    pub(crate) fn record_counted(
+        &self,
+        permit: CountedPermit,
+        class: OutcomeClass,
+        cause: Cause<'_>,
+    ) {
+        let w = permit.word;
+        let trips = w.state() == BreakerState::Closed;
+        self.inner
+            .record_closed(w, permit.start, class, trips, cause);
     }
 
     /// Records that a policy inside the breaker refused or cut the call: a `Timeout` or

@@ -190,6 +190,7 @@ pub(super) fn release<F, C, T, E>(
     };
     match policy {
         Policy::Breaker(b) => release_breaker(b, slot, env),
+        Policy::Bulkhead(_) => release_bulkhead(slot),
         _ => match slot.take() {
             Some(Held::Adaptive(permit)) => sample(permit, env.classifier, env.out.as_ref()),
             held => release_slot(held),
@@ -207,10 +208,36 @@ pub(super) fn release_breaker<F, C, T, E>(
     C: Classify<T, E>,
     E: fmt::Debug,
 {
+    // The steady state, looked at where it lies: a closed breaker's permit and a
+    // success. Such a permit gives nothing back when dropped, so the slot is emptied
+    // without moving the permit out (moved, it was copied three times on its way to
+    // the breaker: 30 instructions per call).
+    if let (Some(Held::Breaker(permit)), Some(Ok(t))) = (&*slot, &*env.out) {
+        if let Some(counted) = permit.counted() {
+            let class = env.classifier.classify(Ok(t)).class;
+            std::mem::forget(slot.take());
+            breaker.record_counted(counted, class, None);
+            return;
+        }
+    }
     match slot.take() {
         Some(Held::Breaker(permit)) => record(breaker, permit, env),
         held => release_slot(held),
     }
+}
+
+/// [`release`] for a bulkhead: its slot is given back.
+#[inline(always)]
+pub(super) fn release_bulkhead(slot: &mut Option<Held<'_>>) {
+    // A slot taken at once is looked at where it lies and only its permit moved out:
+    // the whole slot moved out first was copied on the way (8 instructions per call).
+    if matches!(slot, Some(Held::Bulkhead { .. })) {
+        if let Some(Held::Bulkhead { _slot: permit }) = slot.take() {
+            drop(permit);
+        }
+        return;
+    }
+    release_slot(slot.take());
 }
 
 /// [`release`] for what needs only dropping, such as a bulkhead's slot.

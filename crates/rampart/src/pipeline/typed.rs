@@ -17,7 +17,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::admit::{admit, admit_breaker, admit_bulkhead, release, release_breaker, release_slot};
+use super::admit::{
+    admit, admit_breaker, admit_bulkhead, release, release_breaker, release_bulkhead,
+};
 use super::admit::{Held, Slot};
 use super::node::{retry_after, retry_before, timeout_after, Flow, RetryRun};
 use super::stage::{Env, Leaf, Step};
@@ -84,7 +86,7 @@ fn release_as<A: Admission, F, C, T, E>(
     E: fmt::Debug,
 {
     match (A::EXPECTS, policy) {
-        (Expected::Bulkhead, Policy::Bulkhead(_)) => release_slot(slot.take()),
+        (Expected::Bulkhead, Policy::Bulkhead(_)) => release_bulkhead(slot),
         (Expected::Breaker, Policy::Breaker(b)) => release_breaker(b, slot, env),
         (_, other) => release(other, Some(slot), env),
     }
