@@ -14,7 +14,8 @@
 //! [`default_clock`]: rampart::clock::default_clock
 //!
 //! Keys are hashed with each crate's default in the `*_1024keys` cases: governor's is
-//! std's SipHash-1-3, rampart's is foldhash seeded from the OS per map ([`KeyHasher`]).
+//! std's SipHash-1-3, rampart's is foldhash's quality variant seeded from the OS per map
+//! ([`KeyHasher`]).
 //! For like-for-like figures, the `*_foldhash` cases give both foldhash's own
 //! `RandomState` and `rampart_rate_limit_keyed_check_1024keys_siphash` gives rampart
 //! governor's hasher. Both maps hash a key once per check.

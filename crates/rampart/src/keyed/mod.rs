@@ -94,7 +94,8 @@
 //! # Hashing
 //!
 //! Keys are hashed by [`KeyHasher`] unless [`with_hasher`](Keyed::with_hasher) names
-//! another: foldhash, seeded per map from the operating system's random source, so
+//! another: foldhash (its quality variant, whose every bit is mixed, as a map picks
+//! its shard from the hash), seeded per map from the operating system's random source, so
 //! keys chosen to collide cannot be computed in advance. std's SipHash costs 15 to 25
 //! ns more per call on a `u64` key; see [`KeyHasher`] for when it is worth it.
 
