@@ -147,10 +147,24 @@ impl RateLimitConfig {
         Ok(())
     }
 
-    /// The validated quota in GCRA form.
-    pub(crate) fn gcra(&self) -> Result<Gcra, ConfigError> {
+    /// The validated quota in GCRA form, in the ticks of a clock that `ticks` turns
+    /// nanoseconds into (rounded up, saturating).
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`] of [`validate`](Self::validate), or one for
+    /// `rate_limit.burst` when a full bucket is more ticks than the clock can count.
+    pub(crate) fn gcra(&self, ticks: impl Fn(u64) -> u64) -> Result<Gcra, ConfigError> {
         self.validate()?;
-        Ok(Gcra::new(self.interval_nanos(), self.effective_burst()))
+        let (t, burst) = (ticks(self.interval_nanos()), self.effective_burst());
+        if t == u64::MAX || t.checked_mul(u64::from(burst)).is_none() {
+            return Err(ConfigError::new(
+                "rate_limit.burst",
+                "a full bucket would take longer to refill than the limiter's clock can \
+                 count (about 190 years on the default clock)",
+            ));
+        }
+        Ok(Gcra::new(t, burst))
     }
 }
 

@@ -164,6 +164,5 @@ impl Shared {
 /// `config`'s quota (validated) in `clock`'s ticks: the emission interval rounded up to
 /// a whole tick, so that the rate never goes above the quota, and the burst exact.
 fn quota_in_ticks(clock: &TickClock, config: RateLimitConfig) -> Result<Gcra, ConfigError> {
-    let nanos = config.gcra()?;
-    Ok(Gcra::new(clock.ticks(nanos.t), config.effective_burst()))
+    config.gcra(|nanos| clock.ticks(nanos))
 }

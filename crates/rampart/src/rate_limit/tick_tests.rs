@@ -141,3 +141,18 @@ fn a_keyed_limiter_in_ticks_expires_idle_keys_after_the_idle_timeout() {
     assert_eq!(limiter.evict_idle(), 1);
     assert!(limiter.is_empty());
 }
+
+#[test]
+fn a_bucket_longer_than_the_counter_can_count_is_refused_naming_the_burst() {
+    let counter = ManualClock::new();
+    // Valid in nanoseconds (a full bucket in about 420 years), but not at 1.6 ticks
+    // per nanosecond.
+    let config = RateLimitConfig::per_second(1)
+        .with_period(Duration::from_secs(3_600))
+        .with_burst(3_700_000);
+    assert!(config.validate().is_ok());
+    let err = RateLimiter::on_ticks("t", config, ticks(&counter, FAST)).expect_err("too long");
+    assert_eq!(err.field(), "rate_limit.burst");
+    // The same quota on a clock that ticks in nanoseconds is fine.
+    assert!(RateLimiter::on_ticks("t", config, ticks(&counter, 1 << 40)).is_ok());
+}
