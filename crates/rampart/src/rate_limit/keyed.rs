@@ -131,7 +131,8 @@ where
     /// # Errors
     ///
     /// The [`ConfigError`] of [`RateLimitConfig::validate`] or
-    /// [`KeyedConfig::validate`].
+    /// [`KeyedConfig::validate`], or one for `rate_limit.burst` when a full bucket is
+    /// longer than the limiter's clock can count.
     pub fn new(
         name: &str,
         config: RateLimitConfig,
@@ -145,7 +146,8 @@ where
     /// # Errors
     ///
     /// The [`ConfigError`] of [`RateLimitConfig::validate`] or
-    /// [`KeyedConfig::validate`].
+    /// [`KeyedConfig::validate`], or one for `rate_limit.burst` when a full bucket is
+    /// longer than the limiter's clock can count.
     pub fn with_clock(
         name: &str,
         config: RateLimitConfig,
@@ -169,7 +171,8 @@ where
     /// # Errors
     ///
     /// The [`ConfigError`] of [`RateLimitConfig::validate`] or
-    /// [`KeyedConfig::validate`].
+    /// [`KeyedConfig::validate`], or one for `rate_limit.burst` when a full bucket is
+    /// longer than the limiter's clock can count.
     pub fn with_hasher(
         name: &str,
         config: RateLimitConfig,
@@ -304,7 +307,9 @@ where
     ///
     /// # Errors
     ///
-    /// The [`ConfigError`] of [`RateLimitConfig::validate`]; the quota is then unchanged.
+    /// The [`ConfigError`] of [`RateLimitConfig::validate`], or one for `rate_limit.burst`
+    /// when a full bucket is longer than the limiter's clock can count; the quota is then
+    /// unchanged.
     pub fn set_quota(&self, config: RateLimitConfig) -> Result<(), ConfigError> {
         let (map, shared) = (&self.inner.map, &self.inner.shared);
         let now = shared.clock.now();

@@ -73,7 +73,8 @@ impl RateLimiter {
     ///
     /// # Errors
     ///
-    /// The [`ConfigError`] of [`RateLimitConfig::validate`].
+    /// The [`ConfigError`] of [`RateLimitConfig::validate`], or one for `rate_limit.burst`
+    /// when a full bucket is longer than the limiter's clock can count.
     pub fn new(name: &str, config: RateLimitConfig) -> Result<Self, ConfigError> {
         Self::with_clock(name, config, default_clock())
     }
@@ -84,7 +85,8 @@ impl RateLimiter {
     ///
     /// # Errors
     ///
-    /// The [`ConfigError`] of [`RateLimitConfig::validate`].
+    /// The [`ConfigError`] of [`RateLimitConfig::validate`], or one for `rate_limit.burst`
+    /// when a full bucket is longer than the limiter's clock can count.
     pub fn with_clock(
         name: &str,
         config: RateLimitConfig,
@@ -208,7 +210,9 @@ impl RateLimiter {
     ///
     /// # Errors
     ///
-    /// The [`ConfigError`] of [`RateLimitConfig::validate`]; the quota is then unchanged.
+    /// The [`ConfigError`] of [`RateLimitConfig::validate`], or one for `rate_limit.burst`
+    /// when a full bucket is longer than the limiter's clock can count; the quota is then
+    /// unchanged.
     pub fn set_quota(&self, config: RateLimitConfig) -> Result<(), ConfigError> {
         let tat = &self.inner.tat.0;
         self.inner.shared.set_quota(config, |rescale| rescale(tat))
