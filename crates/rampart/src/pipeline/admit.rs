@@ -193,7 +193,7 @@ pub(super) fn release<F, C, T, E>(
         Policy::Bulkhead(_) => release_bulkhead(slot),
         _ => match slot.take() {
             Some(Held::Adaptive(permit)) => sample(permit, env.classifier, env.out.as_ref()),
-            held => release_slot(held),
+            held => drop(held),
         },
     }
 }
@@ -222,32 +222,24 @@ pub(super) fn release_breaker<F, C, T, E>(
     }
     match slot.take() {
         Some(Held::Breaker(permit)) => record(breaker, permit, env),
-        held => release_slot(held),
+        held => drop(held),
     }
 }
 
 /// [`release`] for a bulkhead: its slot is given back.
 #[inline(always)]
 pub(super) fn release_bulkhead(slot: &mut Option<Held<'_>>) {
-    // A slot taken at once is looked at where it lies and only its permit moved out:
-    // the whole slot moved out first was copied on the way (8 instructions per call).
+    // A slot taken at once is looked at where it lies and only its permit moved out,
+    // dropped by its own type so that its release is inlined: the whole slot moved
+    // out first was copied on the way (8 instructions per call).
     if matches!(slot, Some(Held::Bulkhead { .. })) {
         if let Some(Held::Bulkhead { _slot: permit }) = slot.take() {
             drop(permit);
         }
         return;
     }
-    release_slot(slot.take());
-}
-
-/// [`release`] for what needs only dropping, such as a bulkhead's slot.
-#[inline(always)]
-pub(super) fn release_slot(held: Option<Held<'_>>) {
-    match held {
-        // Dropped here by its own type, so its release is inlined.
-        Some(Held::Bulkhead { _slot: slot }) => drop(slot),
-        held => drop(held),
-    }
+    // A slot granted after a wait in the queue, or a place still in it.
+    drop(slot.take());
 }
 
 /// Tells an adaptive limit how the call went: a success is a latency sample; a timeout

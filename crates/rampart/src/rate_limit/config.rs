@@ -148,7 +148,8 @@ impl RateLimitConfig {
     }
 
     /// The validated quota in GCRA form, in the ticks of a clock that `ticks` turns
-    /// nanoseconds into (rounded up, saturating).
+    /// nanoseconds into (rounded up, saturating): the emission interval rounded up to
+    /// a whole tick, so that the rate never goes above the quota, and the burst exact.
     ///
     /// # Errors
     ///

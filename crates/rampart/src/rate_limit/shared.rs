@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::Duration;
 
 use super::config::RateLimitConfig;
-use super::gcra::{Gcra, Verdict};
+use super::gcra::Verdict;
 use super::quota::QuotaCell;
 use crate::clock::TickClock;
 use crate::config::ConfigError;
@@ -57,7 +57,7 @@ impl Shared {
     ) -> Result<Self, ConfigError> {
         Ok(Shared {
             name: name.into(),
-            quota: QuotaCell::new(quota_in_ticks(&clock, config)?),
+            quota: QuotaCell::new(config.gcra(|nanos| clock.ticks(nanos))?),
             config: std::sync::Mutex::new(config),
             rejected: AtomicU64::new(0),
             clock,
@@ -131,7 +131,7 @@ impl Shared {
         config: RateLimitConfig,
         each: impl FnOnce(&dyn Fn(&AtomicU64)),
     ) -> Result<(), ConfigError> {
-        let to = quota_in_ticks(&self.clock, config)?;
+        let to = config.gcra(|nanos| self.clock.ticks(nanos))?;
         // Held throughout, so that quota changes apply one after the other.
         let mut current = self.config.lock().unwrap_or_else(PoisonError::into_inner);
         let from = self.quota.load();
@@ -159,10 +159,4 @@ impl Shared {
     pub(super) async fn wait(&self, ticks: u64) {
         tokio::time::sleep(Duration::from_nanos(self.clock.nanos(ticks))).await;
     }
-}
-
-/// `config`'s quota (validated) in `clock`'s ticks: the emission interval rounded up to
-/// a whole tick, so that the rate never goes above the quota, and the burst exact.
-fn quota_in_ticks(clock: &TickClock, config: RateLimitConfig) -> Result<Gcra, ConfigError> {
-    config.gcra(|nanos| clock.ticks(nanos))
 }

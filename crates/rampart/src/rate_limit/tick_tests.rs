@@ -22,6 +22,15 @@ fn ticks(counter: &ManualClock, nanos_per_scale: u64) -> TickClock {
     TickClock::scaled(Arc::new(counter.clone()), nanos_per_scale)
 }
 
+/// A limiter with `config` on a fresh counter whose 2^40 ticks make `nanos_per_scale`
+/// nanoseconds, and the counter.
+fn on_counter(config: RateLimitConfig, nanos_per_scale: u64) -> (ManualClock, RateLimiter) {
+    let counter = ManualClock::new();
+    let limiter = RateLimiter::on_ticks("t", config, ticks(&counter, nanos_per_scale))
+        .expect("a valid quota");
+    (counter, limiter)
+}
+
 /// Moves the counter on by `n` ticks.
 fn tick(counter: &ManualClock, n: u64) {
     counter.advance(Duration::from_nanos(n));
@@ -29,11 +38,10 @@ fn tick(counter: &ManualClock, n: u64) {
 
 #[test]
 fn a_quota_in_ticks_admits_exactly_the_burst_and_tells_the_wait_in_nanoseconds() {
-    let counter = ManualClock::new();
-    tick(&counter, 1_000_000);
     // One call per microsecond, a burst of 3: 1,600 ticks per token.
     let config = RateLimitConfig::per_second(1_000_000).with_burst(3);
-    let limiter = RateLimiter::on_ticks("t", config, ticks(&counter, FAST)).expect("valid");
+    let (counter, limiter) = on_counter(config, FAST);
+    tick(&counter, 1_000_000);
     for _ in 0..3 {
         assert!(limiter.check().is_ok());
     }
@@ -62,10 +70,9 @@ fn a_quota_in_ticks_admits_exactly_the_burst_and_tells_the_wait_in_nanoseconds()
 
 #[test]
 fn an_interval_of_a_fraction_of_a_tick_rounds_up_so_the_rate_stays_within_the_quota() {
-    let counter = ManualClock::new();
     // One call per nanosecond is 1.6 ticks: rounded up to 2, 0.8 calls per nanosecond.
     let config = RateLimitConfig::per_second(1_000_000_000).with_burst(1);
-    let limiter = RateLimiter::on_ticks("t", config, ticks(&counter, FAST)).expect("valid");
+    let (counter, limiter) = on_counter(config, FAST);
     tick(&counter, 10);
     let mut admitted = 0;
     for _ in 0..1_000 {
@@ -78,9 +85,8 @@ fn an_interval_of_a_fraction_of_a_tick_rounds_up_so_the_rate_stays_within_the_qu
 
 #[test]
 fn a_waiting_acquire_sleeps_the_wait_in_nanoseconds() {
-    let counter = ManualClock::new();
     let config = RateLimitConfig::per_second(1).with_burst(1);
-    let limiter = RateLimiter::on_ticks("t", config, ticks(&counter, SLOW)).expect("valid");
+    let (counter, limiter) = on_counter(config, SLOW);
     assert!(limiter.check().is_ok());
     // A million ticks of a microsecond each.
     let refused = limiter.check().expect_err("spent");
@@ -110,9 +116,8 @@ fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::
 
 #[test]
 fn a_quota_change_in_ticks_keeps_the_tokens_owed() {
-    let counter = ManualClock::new();
     let config = RateLimitConfig::per_second(1_000_000).with_burst(2);
-    let limiter = RateLimiter::on_ticks("t", config, ticks(&counter, FAST)).expect("valid");
+    let (_counter, limiter) = on_counter(config, FAST);
     assert!(limiter.check().is_ok());
     assert!(limiter.check().is_ok());
     // Two tokens owed at 1 µs each; at 10 µs each they come back in 20 µs.
