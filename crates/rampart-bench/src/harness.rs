@@ -60,7 +60,7 @@ pub struct Measurement {
 
 /// Calibrates, warms up and measures `case`.
 pub fn measure(case: &Case) -> Measurement {
-    let iterations = calibrate(case.run);
+    let iterations = calibrate(case.run, TARGET_REP);
     // Warm-up: caches, branch predictors, lazily initialised thread-locals, CPU clock.
     black_box((case.run)(iterations));
     let per_op = Spread::of((0..REPETITIONS).map(|_| rep(case, iterations)).collect());
@@ -100,7 +100,13 @@ fn rep(case: &Case, iterations: u64) -> f64 {
 }
 
 /// Alternating repetitions of the two cases behind a [`measure_pair`] ratio.
-pub const PAIRS: usize = 9;
+pub const PAIRS: usize = 27;
+
+/// The time one repetition of a pair should take: a third of [`TARGET_REP`], so a
+/// ratio's 27 pairs take as long as 9 full repetitions would. This machine's speed was
+/// seen to change within 75 ms; shorter repetitions put the two members of a pair in
+/// the same state more often, and more pairs steady their median.
+pub const PAIR_REP: Duration = Duration::from_millis(25);
 
 /// What measuring two cases in alternation gave: per pair, the first case's time per
 /// operation over the second's.
@@ -116,15 +122,15 @@ pub struct PairedRatio {
     pub pairs: usize,
 }
 
-/// Calibrates and warms up `a` and `b`, then runs [`PAIRS`] pairs of one repetition of
-/// each, back to back, and takes the ratio `a / b` within each pair.
+/// Calibrates `a` and `b` to [`PAIR_REP`] and warms them up, then runs [`PAIRS`] pairs
+/// of one repetition of each, back to back, and takes the ratio `a / b` within each pair.
 ///
 /// A machine whose speed drifts (a busy neighbour, a frequency change) slows both
 /// members of a pair alike, where two medians taken one case after the other can each
 /// catch a different state. The order within a pair alternates, so neither case always
 /// runs first.
 pub fn measure_pair(a: &Case, b: &Case) -> PairedRatio {
-    let (a_iterations, b_iterations) = (calibrate(a.run), calibrate(b.run));
+    let (a_iterations, b_iterations) = (calibrate(a.run, PAIR_REP), calibrate(b.run, PAIR_REP));
     black_box((a.run)(a_iterations));
     black_box((b.run)(b_iterations));
     let ratios = Spread::of(
@@ -149,13 +155,13 @@ pub fn measure_pair(a: &Case, b: &Case) -> PairedRatio {
     }
 }
 
-/// The iteration count that makes one run of `run` last about [`TARGET_REP`].
-fn calibrate(run: fn(u64) -> Duration) -> u64 {
+/// The iteration count that makes one run of `run` last about `target`.
+fn calibrate(run: fn(u64) -> Duration, target: Duration) -> u64 {
     let mut iterations: u64 = 1;
     loop {
         let elapsed = run(iterations);
         if elapsed >= CALIBRATION_FLOOR || iterations >= u64::MAX / 2 {
-            let scale = TARGET_REP.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+            let scale = target.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
             // Float-to-int `as` saturates, and at least one iteration always runs.
             return ((iterations as f64 * scale) as u64).max(1);
         }
