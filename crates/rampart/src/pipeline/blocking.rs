@@ -56,7 +56,10 @@ where
     C: Classify<T, E>,
     E: fmt::Debug,
 {
-    match shared.policies.get(depth) {
+    // The next policy, skipping the places a pipeline of typed stages leaves empty.
+    let next = shared.policies.next_from(depth);
+    let depth = next.map_or(depth, |(at, _)| at);
+    match next.map(|(_, policy)| policy) {
         None => match &shared.innermost_chaos {
             Some(injector) => chaos(shared, injector, || op().map_err(Error::Operation)),
             None => op().map_err(Error::Operation),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::{PipelineConfig, PolicyConfig};
-use super::policies::Policies;
 use super::{Depth, Pipeline, Policy, Shared, MAX_POLICIES};
 use crate::adaptive::AdaptiveConfig;
 use crate::bulkhead::BulkheadConfig;
@@ -214,11 +213,12 @@ impl PipelineBuilder {
             (None, Some(c)) if wants_budget => Some(RetryBudget::new(c, clock.clone())?),
             _ => None,
         };
+        let (depth, policies) = Depth::layout(policies);
         Ok(Pipeline {
             shared: Arc::new(Shared {
                 name: self.name,
-                depth: Depth::of(&policies),
-                policies: Policies::new(policies),
+                depth,
+                policies,
                 innermost_chaos,
                 gate: self.gate,
                 events: Events::new(self.listener),

@@ -30,8 +30,9 @@ pin_project_lite::pin_project! {
     /// few stages. Up to four policies the stages live in the call future itself; a
     /// pipeline with more (up to [`MAX_POLICIES`](super::MAX_POLICIES)) boxes them, once
     /// per call, so that every call future stays small and cheap to move. A pipeline
-    /// in the default order gets [`Standard`] stages, whose kinds are fixed by their
-    /// types (a quarter fewer instructions per call than the generic nodes).
+    /// in the default order, with any of its stages left out, gets [`Standard`] stages,
+    /// whose kinds are fixed by their types (a quarter fewer instructions per call than
+    /// the generic nodes).
     #[project = ChainProj]
     enum Chain<'s, Fut, T, E> {
         One { #[pin] c: Chain1<'s, Fut, T, E, Plain> },

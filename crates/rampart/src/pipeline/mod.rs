@@ -124,15 +124,17 @@ pub(crate) enum Depth {
     FullFour,
     /// Five to eight policies: the stages are boxed, once per call.
     Eight,
-    /// Two admitting policies, a retry and a timeout, in this order (the documented
-    /// default): stages whose kinds are fixed by their types.
+    /// Up to two admitting policies, a retry and a timeout, in this order (the
+    /// documented default), any of them left out: stages whose kinds are fixed by their
+    /// types.
     Standard,
 }
 
 impl Depth {
-    fn of(policies: &[Policy]) -> Depth {
-        if typed::is_standard(policies) {
-            return Depth::Standard;
+    /// The nest of stages `policies` need, and their places in it.
+    fn layout(policies: Vec<Policy>) -> (Depth, Policies) {
+        if let Some(places) = typed::standard_places(&policies) {
+            return (Depth::Standard, Policies::placed(policies, &places));
         }
         let hedges = policies.iter().any(|p| matches!(p, Policy::Hedge(_)));
         // Every policy but these holds something per call (listed by what does not, so
@@ -147,14 +149,15 @@ impl Depth {
                     | Policy::Chaos(_)
             )
         });
-        match (policies.len(), hedges, holds) {
+        let depth = match (policies.len(), hedges, holds) {
             (0..=4, true, _) => Depth::FullFour,
             (0..=4, false, true) => Depth::HoldingFour,
             (0 | 1, ..) => Depth::One,
             (2, ..) => Depth::Two,
             (3 | 4, ..) => Depth::Four,
             _ => Depth::Eight,
-        }
+        };
+        (depth, Policies::new(policies))
     }
 }
 

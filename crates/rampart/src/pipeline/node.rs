@@ -5,8 +5,8 @@
 //! always inlined and polls the inner stage from exactly one place, so a call's stages
 //! compile into one function whose size is linear in their number.
 //!
-//! Pipelines in the default order run on the typed stages of [`typed`](super::typed)
-//! instead, which share this module's policy steps.
+//! Pipelines in the default order (any of its stages left out) run on the typed stages
+//! of [`typed`](super::typed) instead, which share this module's policy steps.
 
 use std::fmt;
 use std::pin::Pin;

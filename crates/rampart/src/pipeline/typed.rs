@@ -11,6 +11,10 @@
 //! The two admitting stages expect a bulkhead and a breaker, in the default order, and
 //! run those without dispatching either; any other admitting policy in their place
 //! (a rate limiter, a shedder, ...) goes through the nodes' dispatch.
+//!
+//! Any of the four may be left out: the policies sit in the places of their stages
+//! ([`standard_places`]) and a stage whose place is empty passes the call through, so
+//! a retry around a timeout, or a lone bulkhead, runs here too.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -92,12 +96,33 @@ fn release_as<A: Admission, F, C, T, E>(
     }
 }
 
-/// Whether `policies` have the shape [`Standard`] stages run.
-pub(crate) fn is_standard(policies: &[Policy]) -> bool {
-    matches!(
-        policies,
-        [a, b, Policy::Retry(_), Policy::Timeout(_)] if admits(a) && admits(b)
-    )
+/// Where [`Standard`] stages want `policies`, if they run them: the place of each
+/// policy, or `None` when the list is not the default order with some stages left out.
+///
+/// The default order is up to two admitting policies, then a retry, then a timeout,
+/// each of them optional (at least one present). Its stages live in places 0 to 3; a
+/// lone admitting policy takes the place of the stage that runs it without
+/// dispatching (a breaker the inner one, anything else the outer), and an empty place
+/// passes the call through.
+pub(crate) fn standard_places(policies: &[Policy]) -> Option<Vec<usize>> {
+    let admitting = policies.iter().take_while(|p| admits(p)).count();
+    let (front, rest) = policies.split_at(admitting);
+    let tail = match rest {
+        [] => &[][..],
+        [Policy::Retry(_)] => &[2][..],
+        [Policy::Timeout(_)] => &[3][..],
+        [Policy::Retry(_), Policy::Timeout(_)] => &[2, 3][..],
+        _ => return None,
+    };
+    let head = match front {
+        [] if policies.is_empty() => return None,
+        [] => &[][..],
+        [Policy::Breaker(_)] => &[1][..],
+        [_] => &[0][..],
+        [_, _] => &[0, 1][..],
+        _ => return None,
+    };
+    Some([head, tail].concat())
 }
 
 /// Whether `policy` admits a call before it runs (and may hold something while it
@@ -291,12 +316,43 @@ mod tests {
         pause_ms: u64,
     }
 
-    /// The admitting policies in front of the retry and the timeout: a bulkhead and a
-    /// breaker (the stages' fast paths), or a rate limiter in the place of either (their
-    /// dispatch).
+    /// The stacks the stages are checked on. 0 to 3: two admitting policies in front of
+    /// the retry and the timeout, a bulkhead and a breaker (the stages' fast paths) or a
+    /// rate limiter in the place of either (their dispatch). 4 to 7: the default order
+    /// with stages left out, whose places stay empty: a lone breaker (the inner place)
+    /// before the retry and timeout, the retry and timeout alone, a lone bulkhead (the
+    /// outer place) before the timeout, and a rate limiter before the retry.
+    const STACKS: u8 = 8;
+
     fn stack(which: u8) -> PipelineBuilder {
         let limiter = RateLimitConfig::per_second(20).with_burst(3);
+        let breaker = || {
+            BreakerConfig::count_window(4, 0.5)
+                .with_min_calls(4)
+                .with_open_for(ms(300))
+        };
+        let retry = || {
+            RetryConfig::constant(ms(10))
+                .with_max_attempts(3)
+                .with_jitter(Jitter::None)
+        };
         let builder = Pipeline::builder("p");
+        match which {
+            4 => {
+                return builder
+                    .circuit_breaker(breaker())
+                    .retry(retry())
+                    .timeout(ms(50))
+            }
+            5 => return builder.retry(retry()).timeout(ms(50)),
+            6 => {
+                return builder
+                    .bulkhead(BulkheadConfig::new().with_max_concurrent(2))
+                    .timeout(ms(50))
+            }
+            7 => return builder.rate_limit(limiter).retry(retry()),
+            _ => {}
+        }
         let builder = match which {
             0 | 3 => builder.bulkhead(BulkheadConfig::new().with_max_concurrent(2)),
             1 => builder.bulkhead(
@@ -310,19 +366,9 @@ mod tests {
         let builder = match which {
             0 => builder.circuit_breaker(BreakerConfig::consecutive(3).with_open_for(ms(300))),
             3 => builder.rate_limit(limiter),
-            _ => builder.circuit_breaker(
-                BreakerConfig::count_window(4, 0.5)
-                    .with_min_calls(4)
-                    .with_open_for(ms(300)),
-            ),
+            _ => builder.circuit_breaker(breaker()),
         };
-        builder
-            .retry(
-                RetryConfig::constant(ms(10))
-                    .with_max_attempts(3)
-                    .with_jitter(Jitter::None),
-            )
-            .timeout(ms(50))
+        builder.retry(retry()).timeout(ms(50))
     }
 
     /// Runs `rounds` on a fresh paused runtime through stack `which`, on the typed
@@ -399,7 +445,7 @@ mod tests {
 
         #[test]
         fn typed_stages_behave_as_the_generic_ones(
-            which in 0u8..4,
+            which in 0..STACKS,
             rounds in prop::collection::vec(round(), 1..8),
         ) {
             let typed = run(which, false, &rounds);
@@ -409,46 +455,57 @@ mod tests {
     }
 
     #[test]
-    fn only_the_default_shape_gets_typed_stages() {
-        let shape = |b: PipelineBuilder| b.build().unwrap().shared.depth == Depth::Standard;
-        let bulkhead = || BulkheadConfig::new();
+    fn the_default_order_gets_typed_stages_with_any_stage_left_out() {
+        let layout = |b: PipelineBuilder| {
+            let p = b.build().unwrap();
+            let places: Vec<bool> = (0..4).map(|d| p.shared.policies.get(d).is_some()).collect();
+            (p.shared.depth == Depth::Standard).then_some(places)
+        };
+        let bulkhead = BulkheadConfig::new;
         let breaker = || BreakerConfig::consecutive(5);
         let retry = RetryConfig::default;
-        assert!(shape(
-            Pipeline::builder("p")
-                .bulkhead(bulkhead())
-                .circuit_breaker(breaker())
-                .retry(retry())
-                .timeout(ms(1))
-        ));
-        assert!(shape(
-            Pipeline::builder("p")
-                .rate_limit(RateLimitConfig::per_second(1))
-                .bulkhead(bulkhead())
-                .retry(retry())
-                .timeout(ms(1))
-        ));
-        // Retry and timeout the other way round, a missing admission, one too many.
-        assert!(!shape(
-            Pipeline::builder("p")
-                .bulkhead(bulkhead())
-                .circuit_breaker(breaker())
-                .timeout(ms(1))
-                .retry(retry())
-        ));
-        assert!(!shape(
-            Pipeline::builder("p")
-                .circuit_breaker(breaker())
-                .retry(retry())
-                .timeout(ms(1))
-        ));
-        assert!(!shape(
-            Pipeline::builder("p")
-                .bulkhead(bulkhead())
-                .circuit_breaker(breaker())
-                .retry(retry())
-                .timeout(ms(1))
-                .timeout(ms(2))
-        ));
+        let p = || Pipeline::builder("p");
+        let full = p()
+            .bulkhead(bulkhead())
+            .circuit_breaker(breaker())
+            .retry(retry())
+            .timeout(ms(1));
+        assert_eq!(layout(full), Some(vec![true, true, true, true]));
+        let limited = p()
+            .rate_limit(RateLimitConfig::per_second(1))
+            .bulkhead(bulkhead())
+            .retry(retry())
+            .timeout(ms(1));
+        assert_eq!(layout(limited), Some(vec![true, true, true, true]));
+        // A lone breaker takes the inner admitting place; any other lone admitting
+        // policy the outer one.
+        let lone_breaker = p().circuit_breaker(breaker()).retry(retry()).timeout(ms(1));
+        assert_eq!(layout(lone_breaker), Some(vec![false, true, true, true]));
+        let lone_bulkhead = p().bulkhead(bulkhead()).timeout(ms(1));
+        assert_eq!(layout(lone_bulkhead), Some(vec![true, false, false, true]));
+        let retry_timeout = p().retry(retry()).timeout(ms(1));
+        assert_eq!(layout(retry_timeout), Some(vec![false, false, true, true]));
+        assert_eq!(
+            layout(p().timeout(ms(1))),
+            Some(vec![false, false, false, true])
+        );
+        assert_eq!(
+            layout(p().retry(retry())),
+            Some(vec![false, false, true, false])
+        );
+        let admitting = p().bulkhead(bulkhead()).circuit_breaker(breaker());
+        assert_eq!(layout(admitting), Some(vec![true, true, false, false]));
+        // Not the default order: no policy, the retry and timeout the other way round,
+        // an admitting policy after the retry, three admitting policies, one timeout too
+        // many.
+        assert_eq!(layout(p()), None);
+        assert_eq!(layout(p().timeout(ms(1)).retry(retry())), None);
+        assert_eq!(layout(p().retry(retry()).bulkhead(bulkhead())), None);
+        let three = p()
+            .bulkhead(bulkhead())
+            .circuit_breaker(breaker())
+            .rate_limit(RateLimitConfig::per_second(1));
+        assert_eq!(layout(three), None);
+        assert_eq!(layout(p().timeout(ms(1)).timeout(ms(2))), None);
     }
 }
