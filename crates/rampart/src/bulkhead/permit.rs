@@ -51,6 +51,28 @@ impl<'a> BulkheadPermitRef<'a> {
     pub(super) fn new(inner: &'a Inner) -> Self {
         BulkheadPermitRef { inner }
     }
+
+    /// What gives this permit's slot back, for a holder that forgets the permit where it
+    /// lies instead of moving it out to drop it (moved, it is copied on the way).
+    pub(crate) fn giver(&self) -> SlotGiver<'a> {
+        SlotGiver { inner: self.inner }
+    }
+}
+
+/// Gives back the slot of a [`BulkheadPermitRef`] that was forgotten: see
+/// [`BulkheadPermitRef::giver`].
+#[must_use = "the slot is given back only by `give_back`"]
+pub(crate) struct SlotGiver<'a> {
+    inner: &'a Inner,
+}
+
+impl SlotGiver<'_> {
+    /// Gives the slot back, to the first queued call if any. Call it once, after the
+    /// permit it came from was forgotten.
+    #[inline(always)]
+    pub(crate) fn give_back(self) {
+        self.inner.release();
+    }
 }
 
 impl Drop for BulkheadPermitRef<'_> {
