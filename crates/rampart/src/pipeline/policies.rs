@@ -29,10 +29,12 @@ impl Policies {
         }
     }
 
-    /// The policies of `list`, in order, in the places `at` names (ascending, each below
-    /// [`MAX_POLICIES`]); the other places are empty. A policy without a valid place is
-    /// left out, which the callers' tests rule out.
+    /// The policies of `list`, in order, in the places `at` names (one per policy,
+    /// ascending, each below [`MAX_POLICIES`]); the other places are empty.
     pub(crate) fn placed(list: Vec<Policy>, at: &[usize]) -> Self {
+        // Its one caller gives every policy a place; the tests of the typed stages check
+        // each shape's places.
+        debug_assert!(list.len() == at.len() && at.iter().all(|&i| i < MAX_POLICIES));
         let mut places: [Option<Policy>; MAX_POLICIES] = std::array::from_fn(|_| None);
         for (policy, &i) in list.into_iter().zip(at) {
             if let Some(place) = places.get_mut(i) {
